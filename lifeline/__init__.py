@@ -1,0 +1,1 @@
+"""Lifeline: software for a humanitarian surrender hotline."""

@@ -1,0 +1,274 @@
+"""Cases: one serviceman's surrender request, its timeline, operations and what became of him.
+
+Statuses change only through :mod:`lifeline.cases.workflow`.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+
+from lifeline.contacts.models import Contact
+from lifeline.core import crypto
+from lifeline.core.channels import Channel, Language
+from lifeline.core.fields import (
+    EncryptedDateField,
+    EncryptedDateTimeField,
+    EncryptedJSONField,
+    EncryptedTextField,
+)
+from lifeline.core.models import SealedModel
+
+
+class CaseStatus(models.TextChoices):
+    APPLIED = "applied", _("Applied")  # stage 1 done: application received, not yet checked
+    VERIFIED = "verified", _("Verified")  # a verifier confirmed the person and found no trap
+    REJECTED = "rejected", _("Rejected")  # verification failed (fake, provocation, duplicate)
+    READY = "ready", _("Ready")  # stage 2: he is at the front, re-identified, wants to go now
+    OPERATION = "operation", _("In operation")  # a surrender meeting is approved and under way
+    SURRENDERED = "surrendered", _("Surrendered")  # the liaison confirmed he was taken safely
+    WITHDRAWN = "withdrawn", _("Withdrawn")  # the person changed his mind or asked to stop
+    LOST_CONTACT = "lost_contact", _("Lost contact")  # no answer for too long, or expired
+
+
+OPEN_STATUSES = frozenset(
+    {CaseStatus.APPLIED, CaseStatus.VERIFIED, CaseStatus.READY, CaseStatus.OPERATION}
+)
+
+
+class MobilisationStatus(models.TextChoices):
+    UNKNOWN = "unknown", _("Not known")  # not asked or not answered
+    MOBILISED = "mobilised", _("Mobilised")  # called up in a mobilisation
+    CONTRACT = "contract", _("Contract soldier")  # signed a contract
+    CONSCRIPT = "conscript", _("Conscript")  # serving compulsory service
+    NOT_MOBILISED = "not_mobilised", _("Not yet mobilised")  # a civilian expecting the call-up
+
+
+class PhoneSituation(models.TextChoices):
+    UNKNOWN = "unknown", _("Not known")  # not asked
+    OWN_PHONE = "own_phone", _("Has his own phone")  # not confiscated
+    SECOND_PHONE = "second_phone", _("Phone confiscated, has a second one")  # safest to reach
+    NO_PHONE = "no_phone", _("Phone confiscated, no second phone")  # reachable only via others
+
+
+class RequesterRelation(models.TextChoices):
+    SELF = "self", _("The serviceman himself")
+    SPOUSE = "spouse", _("Wife or husband")
+    PARENT = "parent", _("Mother or father")
+    SIBLING = "sibling", _("Brother or sister")
+    CHILD = "child", _("Son or daughter")
+    OTHER_RELATIVE = "other_relative", _("Other relative")
+    OTHER = "other", _("Someone else")
+
+
+class Case(SealedModel):
+    """One serviceman's surrender request. Subject fields are encrypted at rest."""
+
+    number = models.CharField(max_length=32, unique=True, editable=False)
+    status = models.CharField(max_length=16, choices=CaseStatus.choices, default=CaseStatus.APPLIED)
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    language = models.CharField(max_length=2, choices=Language.choices, default=Language.RU)
+
+    requester = models.ForeignKey(
+        Contact, on_delete=models.SET_NULL, null=True, blank=True, related_name="cases"
+    )
+    requester_relation = models.CharField(
+        max_length=16, choices=RequesterRelation.choices, default=RequesterRelation.SELF
+    )
+
+    # The subject: personal data, encrypted.
+    full_name = EncryptedTextField()
+    birth_date = EncryptedDateField()
+    service_number = EncryptedTextField()
+    rank = EncryptedTextField()
+    unit = EncryptedTextField()
+    location = EncryptedTextField()
+    # Categorical facts, not identifying on their own; kept clear for queues and figures.
+    mobilisation_status = models.CharField(
+        max_length=16, choices=MobilisationStatus.choices, default=MobilisationStatus.UNKNOWN
+    )
+    group_size = models.PositiveSmallIntegerField(default=1)
+    phone_situation = models.CharField(
+        max_length=16, choices=PhoneSituation.choices, default=PhoneSituation.UNKNOWN
+    )
+
+    # Blind indexes for exact look-ups and duplicate detection (never merged automatically).
+    service_number_index = models.CharField(max_length=32, blank=True, default="", db_index=True)
+    name_birth_index = models.CharField(max_length=32, blank=True, default="", db_index=True)
+    # The codename, as a peppered scrypt hash only (see lifeline.cases.codenames).
+    codename_hash = models.CharField(max_length=200, blank=True, default="", editable=False)
+
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="assigned_cases",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+
+    blind_index_columns = ("service_number_index", "name_birth_index")
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "created_at"])]
+
+    def __str__(self) -> str:
+        return self.number
+
+    def refresh_blind_indexes(self) -> None:
+        self.service_number_index = (
+            crypto.service_number_index(self.service_number) if self.service_number else ""
+        )
+        self.name_birth_index = (
+            crypto.name_birth_index(self.full_name, self.birth_date)
+            if self.full_name and self.birth_date
+            else ""
+        )
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+
+class CaseNumberSequence(models.Model):
+    """The last case number issued in a year; rows are locked while a number is taken."""
+
+    year = models.PositiveSmallIntegerField(primary_key=True)
+    last = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.year}: {self.last}"
+
+
+class CaseEventKind(models.TextChoices):
+    CREATED = "created", _("Application created")  # the case was opened
+    STATUS = "status", _("Status changed")  # a workflow transition
+    NOTE = "note", _("Note")  # staff note
+    VERIFICATION = "verification", _("Verification")  # checklist results
+    OPERATION = "operation", _("Operation")  # requested, approved, outcome
+    DISPOSITION = "disposition", _("Disposition")  # what became of him
+    CALL = "call", _("Call")  # a phone call linked to the case
+    MESSAGE = "message", _("Message")  # a message linked to the case
+
+
+class CaseEvent(SealedModel):
+    """One line of a case's timeline. Written only by the workflow and services."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=16, choices=CaseEventKind.choices)
+    from_status = models.CharField(max_length=16, choices=CaseStatus.choices, blank=True)
+    to_status = models.CharField(max_length=16, choices=CaseStatus.choices, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True
+    )
+    actor_label = models.CharField(max_length=64, blank=True)  # "intake flow" when no user
+    note = EncryptedTextField()  # reasons and notes may name people: encrypted
+    data = EncryptedJSONField()  # checklist answers, re-identification method, ...
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.case_id} {self.kind}"
+
+
+class OperationStatus(models.TextChoices):
+    REQUESTED = "requested", _("Requested")  # waiting for a second supervisor's approval
+    APPROVED = "approved", _("Approved")  # approved; the case is in operation
+    CANCELLED = "cancelled", _("Cancelled")  # withdrawn before or after approval
+    SUCCEEDED = "succeeded", _("Surrendered")  # the liaison confirmed the surrender
+    FAILED = "failed", _("Failed")  # did not happen; the case went back to ready
+
+
+class Operation(SealedModel):
+    """A planned surrender meeting; needs a requester and a different approver."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="operations")
+    status = models.CharField(
+        max_length=16, choices=OperationStatus.choices, default=OperationStatus.REQUESTED
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="operations_requested"
+    )
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="operations_approved",
+    )
+    meeting_point = EncryptedTextField()
+    meeting_time = EncryptedDateTimeField()
+    signal = EncryptedTextField()
+    group_size = models.PositiveSmallIntegerField(default=1)
+    outcome_note = EncryptedTextField()
+    requested_at = models.DateTimeField(auto_now_add=True)
+    approved_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            # The two-person rule, enforced by the database too.
+            models.CheckConstraint(
+                condition=Q(approved_by__isnull=True) | ~Q(approved_by=F("requested_by")),
+                name="operation_two_person_rule",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"operation {str(self.pk)[:8]} ({self.status})"
+
+
+class Exchange(models.Model):
+    """A prisoner exchange, as publicly announced: no personal data."""
+
+    date = models.DateField()
+    released_by_ukraine = models.PositiveIntegerField()
+    released_by_russia = models.PositiveIntegerField()
+    note = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-date"]
+
+    def __str__(self) -> str:
+        return f"exchange {self.date}"
+
+
+class DispositionKind(models.TextChoices):
+    AWAITING_EXCHANGE = "awaiting_exchange", _("Awaiting exchange")  # in a POW camp, listed
+    EXCHANGED = "exchanged", _("Exchanged")  # released in a recorded exchange
+    RETURNED_HOME = "returned_home", _("Returned home")  # went home by other means
+    DETAINED = "detained", _("Stays in Ukraine, detained")  # chose not to be exchanged
+    ASYLUM = "asylum", _("Asylum")  # asked for or received asylum
+    EMIGRATED = "emigrated", _("Emigrated")  # left for a third country
+
+
+class Disposition(SealedModel):
+    """What became of a surrendered person."""
+
+    case = models.OneToOneField(Case, on_delete=models.CASCADE, related_name="disposition")
+    kind = models.CharField(max_length=24, choices=DispositionKind.choices)
+    exchange = models.ForeignKey(
+        Exchange, on_delete=models.PROTECT, null=True, blank=True, related_name="dispositions"
+    )
+    note = EncryptedTextField()
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    recorded_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind="exchanged", exchange__isnull=False) | ~Q(kind="exchanged"),
+                name="disposition_exchanged_needs_exchange",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.case_id}: {self.kind}"

@@ -1,0 +1,74 @@
+"""Durable inbox and outbox between the channels (Telegram, web chat, phone) and the engine."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from lifeline.conversations.models import Conversation
+from lifeline.core.channels import Channel
+from lifeline.core.fields import EncryptedJSONField, EncryptedTextField
+from lifeline.core.models import SealedModel
+
+
+class InboundStatus(models.TextChoices):
+    PENDING = "pending", _("Waiting to be processed")  # committed, acknowledged to the channel
+    DONE = "done", _("Processed")  # its effects are committed; payload purged
+    FAILED = "failed", _("Failed")  # gave up after retries; kept for an operator to look at
+
+
+class InboundEvent(SealedModel):
+    """The raw record of what a channel delivered; unique per (channel, external id)."""
+
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    external_id = models.CharField(max_length=128)
+    payload = EncryptedJSONField()  # purged (set to NULL) once processed
+    status = models.CharField(
+        max_length=16, choices=InboundStatus.choices, default=InboundStatus.PENDING
+    )
+    ordering_key = models.CharField(max_length=64, blank=True, default="")  # per-conversation order
+    attempts = models.PositiveIntegerField(default=0)
+    received_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "external_id"], name="inbound_unique_external_id"
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "ordering_key", "received_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.channel} inbound {self.external_id}"
+
+
+class OutboundStatus(models.TextChoices):
+    PENDING = "pending", _("Waiting to be sent")  # stored, not yet accepted by the channel
+    SENT = "sent", _("Sent")  # the channel accepted it; never sent again
+    FAILED = "failed", _("Failed")  # gave up; visible to operators
+
+
+class OutboundMessage(SealedModel):
+    """A reply waiting to be sent, with attempts and the channel's rate limits."""
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="outbound"
+    )
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    text = EncryptedTextField()
+    buttons = EncryptedJSONField()
+    status = models.CharField(
+        max_length=16, choices=OutboundStatus.choices, default=OutboundStatus.PENDING
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    external_id = models.CharField(max_length=64, blank=True, default="")
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.channel} outbound {str(self.pk)[:8]}"

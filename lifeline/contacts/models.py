@@ -1,0 +1,68 @@
+"""People who reached the hotline, and their channel addresses."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from lifeline.core import crypto
+from lifeline.core.channels import Channel, Language
+from lifeline.core.fields import EncryptedTextField
+from lifeline.core.models import SealedModel
+
+
+class ContactKind(models.TextChoices):
+    UNKNOWN = "unknown", _("Not yet known")  # has not said who they are
+    SOLDIER = "soldier", _("Serviceman")  # writes about himself
+    RELATIVE = "relative", _("Relative")  # writes for a serviceman
+    OTHER = "other", _("Other")  # journalist, prankster, anyone else
+
+
+class Contact(SealedModel):
+    """A person who reached the hotline; pseudonymous until they give data."""
+
+    kind = models.CharField(max_length=16, choices=ContactKind.choices, default=ContactKind.UNKNOWN)
+    language = models.CharField(max_length=2, choices=Language.choices, default=Language.RU)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Contact {str(self.pk)[:8]}"
+
+
+class Identity(SealedModel):
+    """A channel address of a contact (``telegram:<id>``, ``phone:<e164>``, ``web:<token>``).
+
+    The address is stored encrypted; ``address_index`` is its blind index, for look-ups."""
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="identities")
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    address = EncryptedTextField()
+    address_index = models.CharField(max_length=32, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    blind_index_columns = ("address_index",)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "address_index"], name="identity_unique_address"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel} identity {str(self.pk)[:8]}"
+
+    def refresh_blind_indexes(self) -> None:
+        self.address_index = identity_index(self.channel, self.address)
+
+
+def identity_index(channel: str, address: str) -> str:
+    """Blind index of a channel address. Web tokens are random secrets: indexed as such."""
+    if channel == Channel.TELEGRAM:
+        return crypto.telegram_id_index(address)
+    if channel == Channel.PHONE:
+        return crypto.phone_index(address)
+    return crypto.web_token_index(address)

@@ -1,0 +1,22 @@
+"""Creating contacts and their channel identities."""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+
+from .models import Contact, Identity, identity_index
+
+
+@transaction.atomic
+def identity_get_or_create(*, channel: str, address: str, language: str = "ru") -> Identity:
+    """The identity for a channel address, creating it (and a new contact) the first time."""
+    index = identity_index(channel, address)
+    existing = Identity.objects.filter(channel=channel, address_index=index).first()
+    if existing is not None:
+        return existing
+    try:
+        with transaction.atomic():
+            contact = Contact.objects.create(language=language)
+            return Identity.objects.create(contact=contact, channel=channel, address=address)
+    except IntegrityError:  # a concurrent first message from the same address won the race
+        return Identity.objects.get(channel=channel, address_index=index)

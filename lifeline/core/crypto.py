@@ -1,0 +1,411 @@
+"""The one module that owns Lifeline's cryptography.
+
+* Personal fields are sealed with AES-256-GCM. Each (table, column) has its own key, derived with
+  HKDF-SHA256 from a versioned root key. The associated data binds table, column, primary key and
+  key version, so a ciphertext copied to another row or column, or changed by one byte, does not
+  decrypt: it raises :class:`DecryptionError`, never falls back to the stored text.
+* Blind indexes are HMAC-SHA256 over normalised values, under a separate key, truncated; only the
+  kinds in :data:`BLIND_INDEX_KINDS` exist.
+
+Token format stored in the database (text, so dumps and backups stay plain ASCII):
+``lf1:<key version>:<base64url(nonce || ciphertext || tag)>``.
+
+Keys never come from the repository or the database: see :func:`load_keyring`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import os
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+TOKEN_PREFIX = "lf1"  # noqa: S105 - a format tag, not a secret
+NONCE_BYTES = 12
+KEY_BYTES = 32
+BLIND_INDEX_BYTES = 8  # 64 bits: no collisions in practice for a million rows, less to correlate
+
+
+class CryptoError(Exception):
+    """Base of every error this module raises. Messages never contain plaintext."""
+
+
+class KeyConfigurationError(CryptoError):
+    """Keys are missing or malformed."""
+
+
+class UnknownKeyVersionError(CryptoError):
+    """A ciphertext names a key version the key ring does not hold."""
+
+
+class DecryptionError(CryptoError):
+    """A ciphertext was altered, moved to another row or column, or sealed under other keys."""
+
+
+class BlindIndexError(CryptoError):
+    """A blind index was asked for a kind not on the allowlist, or for an unusable value."""
+
+
+def _decode_key(text: str, what: str) -> bytes:
+    try:
+        raw = base64.b64decode(text.strip(), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise KeyConfigurationError(f"{what} is not valid base64") from exc
+    if len(raw) != KEY_BYTES:
+        raise KeyConfigurationError(f"{what} must be {KEY_BYTES} bytes, got {len(raw)}")
+    return raw
+
+
+def generate_key() -> str:
+    """A fresh random 256-bit key, base64-encoded."""
+    return base64.b64encode(os.urandom(KEY_BYTES)).decode()
+
+
+@dataclass(frozen=True)
+class KeyRing:
+    """Versioned root keys for field encryption, and the separate blind-index and pepper keys."""
+
+    root_keys: Mapping[int, bytes]
+    blind_index_key: bytes
+    codename_pepper: bytes
+    _field_keys: dict[tuple[int, str, str], bytes] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def __post_init__(self) -> None:
+        if not self.root_keys:
+            raise KeyConfigurationError("the key ring holds no encryption key")
+        for version, key in self.root_keys.items():
+            if version < 1 or len(key) != KEY_BYTES:
+                raise KeyConfigurationError(f"key version {version} is malformed")
+        if len(self.blind_index_key) != KEY_BYTES or len(self.codename_pepper) != KEY_BYTES:
+            raise KeyConfigurationError("blind-index key and codename pepper must be 32 bytes")
+        if self.blind_index_key in self.root_keys.values():
+            raise KeyConfigurationError("the blind-index key must differ from every root key")
+
+    def __repr__(self) -> str:  # never print key material
+        return f"KeyRing(versions={sorted(self.root_keys)})"
+
+    @property
+    def current_version(self) -> int:
+        return max(self.root_keys)
+
+    def field_key(self, version: int, table: str, column: str) -> bytes:
+        cache_key = (version, table, column)
+        cached = self._field_keys.get(cache_key)
+        if cached is not None:
+            return cached
+        try:
+            root = self.root_keys[version]
+        except KeyError:
+            raise UnknownKeyVersionError(
+                f"key version {version} is not in the key ring (have {sorted(self.root_keys)})"
+            ) from None
+        derived = HKDF(
+            algorithm=hashes.SHA256(),
+            length=KEY_BYTES,
+            salt=None,
+            info=f"lifeline/field/v1/{table}/{column}".encode(),
+        ).derive(root)
+        self._field_keys[cache_key] = derived
+        return derived
+
+
+def parse_keys(text: str) -> dict[int, bytes]:
+    """Parse ``"1:<b64>,2:<b64>"`` into {version: key}."""
+    keys: dict[int, bytes] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        version_text, sep, key_text = part.partition(":")
+        if not sep or not version_text.isdigit():
+            raise KeyConfigurationError("LIFELINE_KEYS must look like '1:<base64>,2:<base64>'")
+        version = int(version_text)
+        if version in keys:
+            raise KeyConfigurationError(f"key version {version} is given twice")
+        keys[version] = _decode_key(key_text, f"key version {version}")
+    return keys
+
+
+def keyring_from_values(*, keys: str, blind_index_key: str, codename_pepper: str) -> KeyRing:
+    return KeyRing(
+        root_keys=parse_keys(keys),
+        blind_index_key=_decode_key(blind_index_key, "the blind-index key"),
+        codename_pepper=_decode_key(codename_pepper, "the codename pepper"),
+    )
+
+
+def read_key_file(path: Path) -> KeyRing:
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise KeyConfigurationError(
+            f"key file {path} does not exist: run `python manage.py init_keys` (make run does)"
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise KeyConfigurationError(f"key file {path} cannot be read as JSON") from exc
+    try:
+        keys = ",".join(f"{v}:{k}" for v, k in data["keys"].items())
+        return keyring_from_values(
+            keys=keys,
+            blind_index_key=data["blind_index_key"],
+            codename_pepper=data["codename_pepper"],
+        )
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise KeyConfigurationError(f"key file {path} lacks keys/blind_index_key") from exc
+
+
+def write_key_file(path: Path, ring: KeyRing) -> None:
+    """Write a key ring to ``path`` readable by its owner only (atomic replace)."""
+    data = {
+        "keys": {str(v): base64.b64encode(k).decode() for v, k in sorted(ring.root_keys.items())},
+        "blind_index_key": base64.b64encode(ring.blind_index_key).decode(),
+        "codename_pepper": base64.b64encode(ring.codename_pepper).decode(),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh, indent=2)
+    os.replace(tmp, path)
+
+
+def new_keyring() -> KeyRing:
+    return KeyRing(
+        root_keys={1: os.urandom(KEY_BYTES)},
+        blind_index_key=os.urandom(KEY_BYTES),
+        codename_pepper=os.urandom(KEY_BYTES),
+    )
+
+
+def add_key_version(ring: KeyRing) -> KeyRing:
+    """A ring with one more, newest, root key; blind-index key and pepper unchanged."""
+    keys = dict(ring.root_keys)
+    keys[ring.current_version + 1] = os.urandom(KEY_BYTES)
+    return KeyRing(
+        root_keys=keys, blind_index_key=ring.blind_index_key, codename_pepper=ring.codename_pepper
+    )
+
+
+_active: KeyRing | None = None
+
+
+def load_keyring() -> KeyRing:
+    """The key ring configured in Django settings (environment first, then key file)."""
+    from django.conf import settings
+
+    if settings.LIFELINE_KEYS:
+        return keyring_from_values(
+            keys=settings.LIFELINE_KEYS,
+            blind_index_key=settings.LIFELINE_BLIND_INDEX_KEY,
+            codename_pepper=settings.LIFELINE_CODENAME_PEPPER,
+        )
+    if settings.LIFELINE_KEY_FILE:
+        return read_key_file(Path(settings.LIFELINE_KEY_FILE))
+    raise KeyConfigurationError(
+        "no keys configured: set LIFELINE_KEYS, LIFELINE_BLIND_INDEX_KEY and "
+        "LIFELINE_CODENAME_PEPPER, or LIFELINE_KEY_FILE"
+    )
+
+
+def keyring() -> KeyRing:
+    global _active
+    if _active is None:
+        _active = load_keyring()
+    return _active
+
+
+def set_keyring(ring: KeyRing | None) -> None:
+    """Replace the process's key ring (key rotation, tests). ``None`` reloads from settings."""
+    global _active
+    _active = ring
+
+
+# --- Field encryption ---------------------------------------------------------------------
+
+
+def _aad(table: str, column: str, pk: str, version: int) -> bytes:
+    # Length-prefixed parts so that no two different tuples give the same bytes.
+    parts = [table, column, pk, str(version)]
+    return b"".join(len(p.encode()).to_bytes(2, "big") + p.encode() for p in parts)
+
+
+def encrypt(
+    plaintext: bytes, *, table: str, column: str, pk: str, ring: KeyRing | None = None
+) -> str:
+    ring = ring or keyring()
+    version = ring.current_version
+    key = ring.field_key(version, table, column)
+    nonce = os.urandom(NONCE_BYTES)
+    sealed = AESGCM(key).encrypt(nonce, plaintext, _aad(table, column, pk, version))
+    body = base64.urlsafe_b64encode(nonce + sealed).decode().rstrip("=")
+    return f"{TOKEN_PREFIX}:{version}:{body}"
+
+
+def token_version(token: str) -> int:
+    prefix, _, rest = token.partition(":")
+    version_text, _, _ = rest.partition(":")
+    if prefix != TOKEN_PREFIX or not version_text.isdigit():
+        raise DecryptionError("stored value is not a Lifeline ciphertext")
+    return int(version_text)
+
+
+def decrypt(token: str, *, table: str, column: str, pk: str, ring: KeyRing | None = None) -> bytes:
+    ring = ring or keyring()
+    where = f"{table}.{column} of row {pk}"
+    if not isinstance(token, str):
+        raise DecryptionError(f"{where}: stored value is not a Lifeline ciphertext")
+    parts = token.split(":")
+    if len(parts) != 3 or parts[0] != TOKEN_PREFIX or not parts[1].isdigit():
+        raise DecryptionError(f"{where}: stored value is not a Lifeline ciphertext")
+    version = int(parts[1])
+    try:
+        blob = base64.urlsafe_b64decode(parts[2] + "=" * (-len(parts[2]) % 4))
+    except (binascii.Error, ValueError):
+        raise DecryptionError(f"{where}: ciphertext is not valid base64") from None
+    if len(blob) < NONCE_BYTES + 16:
+        raise DecryptionError(f"{where}: ciphertext is truncated")
+    key = ring.field_key(version, table, column)
+    try:
+        return AESGCM(key).decrypt(
+            blob[:NONCE_BYTES], blob[NONCE_BYTES:], _aad(table, column, pk, version)
+        )
+    except InvalidTag:
+        raise DecryptionError(
+            f"{where} does not decrypt: it was altered, moved from another row or column, "
+            f"or sealed under a key this ring does not hold (key version {version})"
+        ) from None
+
+
+# --- Blind indexes ------------------------------------------------------------------------
+
+# Latin letters that look like Cyrillic ones, as people type service numbers on either keyboard.
+_LOOKALIKES = str.maketrans("ABCEHKMOPTXY", "АВСЕНКМОРТХУ")
+_SEPARATORS = re.compile(r"[\s\-‐-―_./\\№#]+")
+_NAME_NOISE = re.compile(r"[^\w\s]+")
+
+
+def normalise_service_number(value: str) -> str:
+    text = unicodedata.normalize("NFKC", value).upper().translate(_LOOKALIKES)
+    text = _SEPARATORS.sub("", text)
+    if not text:
+        raise BlindIndexError("service number is empty after normalisation")
+    return text
+
+
+def normalise_phone(value: str, default_region: str = "RU") -> str:
+    """E.164 form (``+79991234567``); raises :class:`BlindIndexError` for an unusable number."""
+    import phonenumbers
+
+    try:
+        number = phonenumbers.parse(value, default_region)
+    except phonenumbers.NumberParseException:
+        raise BlindIndexError("not a phone number") from None
+    if not phonenumbers.is_possible_number(number):
+        raise BlindIndexError("not a possible phone number")
+    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+def normalise_telegram_id(value: str | int) -> str:
+    text = str(value).strip()
+    if not re.fullmatch(r"-?\d{1,20}", text):
+        raise BlindIndexError("a Telegram id is a number")
+    return str(int(text))
+
+
+def normalise_name(value: str) -> str:
+    text = unicodedata.normalize("NFKC", value).casefold().replace("ё", "е")
+    text = _NAME_NOISE.sub(" ", text)
+    text = " ".join(text.split())
+    if not text:
+        raise BlindIndexError("name is empty after normalisation")
+    return text
+
+
+def normalise_name_birth(name: str, birth_date: date) -> str:
+    return f"{normalise_name(name)}|{birth_date.isoformat()}"
+
+
+#: The only values that get a blind index. ``web_token`` is the web chat's random session token,
+#: found by the server from the visitor's cookie; staff cannot search by it.
+BLIND_INDEX_KINDS = frozenset({"service_number", "phone", "telegram_id", "name_birth", "web_token"})
+
+
+def blind_index(kind: str, normalised: str, *, ring: KeyRing | None = None) -> str:
+    """HMAC-SHA256 of an already-normalised value, truncated; hex. Only allowlisted kinds."""
+    if kind not in BLIND_INDEX_KINDS:
+        raise BlindIndexError(f"no blind index is allowed for {kind!r}")
+    ring = ring or keyring()
+    mac = hmac.new(ring.blind_index_key, f"{kind}\x00{normalised}".encode(), hashlib.sha256)
+    return mac.digest()[:BLIND_INDEX_BYTES].hex()
+
+
+def service_number_index(value: str) -> str:
+    return blind_index("service_number", normalise_service_number(value))
+
+
+def phone_index(value: str) -> str:
+    return blind_index("phone", normalise_phone(value))
+
+
+def telegram_id_index(value: str | int) -> str:
+    return blind_index("telegram_id", normalise_telegram_id(value))
+
+
+def web_token_index(token: str) -> str:
+    if not token or len(token) > 200:
+        raise BlindIndexError("a web token is 1 to 200 characters")
+    return blind_index("web_token", token)
+
+
+def name_birth_index(name: str, birth_date: date) -> str:
+    return blind_index("name_birth", normalise_name_birth(name, birth_date))
+
+
+# --- Secrets hashed with a pepper (codenames) ---------------------------------------------
+
+_SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**15, 8, 1
+
+
+def hash_secret(secret: str, *, ring: KeyRing | None = None, salt: bytes | None = None) -> str:
+    """scrypt(HMAC(pepper, secret)) with a random salt: ``scrypt$n$r$p$salt$hash``."""
+    ring = ring or keyring()
+    salt = salt or os.urandom(16)
+    peppered = hmac.new(ring.codename_pepper, secret.encode(), hashlib.sha256).digest()
+    digest = hashlib.scrypt(
+        peppered, salt=salt, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P, maxmem=64 * 1024 * 1024
+    )
+    return "$".join(
+        ["scrypt", str(_SCRYPT_N), str(_SCRYPT_R), str(_SCRYPT_P), salt.hex(), digest.hex()]
+    )
+
+
+def verify_secret(secret: str, encoded: str, *, ring: KeyRing | None = None) -> bool:
+    try:
+        algo, n, r, p, salt_hex, digest_hex = encoded.split("$")
+    except ValueError:
+        return False
+    if algo != "scrypt":
+        return False
+    ring = ring or keyring()
+    peppered = hmac.new(ring.codename_pepper, secret.encode(), hashlib.sha256).digest()
+    digest = hashlib.scrypt(
+        peppered,
+        salt=bytes.fromhex(salt_hex),
+        n=int(n),
+        r=int(r),
+        p=int(p),
+        maxmem=64 * 1024 * 1024,
+    )
+    return hmac.compare_digest(digest.hex(), digest_hex)

@@ -1,0 +1,37 @@
+"""Test settings: SQLite in memory unless DATABASE_URL names PostgreSQL. Keys are made per run."""
+
+from __future__ import annotations
+
+import base64
+import os
+
+from .base import *  # noqa: F403
+from .base import env
+
+SECRET_KEY = "test-only-secret-key-not-for-any-install"  # noqa: S105 - tests only
+DEBUG = False
+
+if not env.str("DATABASE_URL", default=""):
+    DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+
+
+def _fresh_key() -> str:
+    return base64.b64encode(os.urandom(32)).decode()
+
+
+# Fresh random keys for every test run: none are ever written down, so none can leak.
+LIFELINE_KEYS = f"1:{_fresh_key()}"
+LIFELINE_BLIND_INDEX_KEY = _fresh_key()
+LIFELINE_CODENAME_PEPPER = _fresh_key()
+LIFELINE_KEY_FILE = ""
+
+# Fast hashing for staff passwords in tests only.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+# Static files come straight from the source folders (no collectstatic in tests).
+STATIC_ROOT = None  # type: ignore[assignment]
+WHITENOISE_USE_FINDERS = True

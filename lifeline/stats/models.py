@@ -1,0 +1,21 @@
+"""Statistics events: what happened, where and when, and nothing about who."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class StatEvent(models.Model):
+    """One personal-data-free event. Deliberately no link to a case, contact or user: an event
+    row must not be joinable back to a person. Time is kept to the hour only."""
+
+    kind = models.CharField(max_length=64)  # e.g. "case.applied", "case.surrendered"
+    channel = models.CharField(max_length=16, blank=True, default="")
+    language = models.CharField(max_length=2, blank=True, default="")
+    hour = models.DateTimeField()  # truncated to the hour, UTC
+
+    class Meta:
+        indexes = [models.Index(fields=["kind", "hour"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} @ {self.hour:%Y-%m-%d %H}:00"

@@ -1,0 +1,10 @@
+"""Two trust boundaries, two URL spaces: the anonymous public side and the staff console."""
+
+from django.urls import include, path
+from django.views.i18n import set_language
+
+urlpatterns = [
+    path("console/", include("lifeline.console.urls")),
+    path("i18n/setlang/", set_language, name="set_language"),
+    path("", include("lifeline.public.urls")),
+]

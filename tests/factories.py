@@ -1,0 +1,98 @@
+"""``create_*`` helpers: the smallest valid objects, going through the real services."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import date
+from typing import Any
+
+from lifeline.cases import workflow
+from lifeline.cases.models import Case, Operation
+from lifeline.core.channels import Channel
+from lifeline.core.models import Role, User
+
+_seq = itertools.count(1)
+
+CHECKLIST = dict.fromkeys(workflow.VERIFICATION_CHECKLIST, True)
+
+
+def create_user(role: str = Role.OPERATOR, **kwargs: Any) -> User:
+    n = next(_seq)
+    return User.objects.create_user(
+        username=kwargs.pop("username", f"{role}{n}"),
+        password=kwargs.pop("password", "correct horse battery staple"),
+        role=role,
+        **kwargs,
+    )
+
+
+def create_case(**kwargs: Any) -> Case:
+    n = next(_seq)
+    fields: dict[str, Any] = {
+        "actor": None,
+        "via": "test",
+        "channel": Channel.TELEGRAM,
+        "language": "ru",
+        "full_name": f"Тест Тестович {n}",
+        "birth_date": date(1990, 1, 1),
+        "service_number": f"ТТ-{n:06d}",
+    }
+    fields.update(kwargs)
+    return workflow.case_create(**fields)
+
+
+class Staff:
+    """One account per role, plus a second supervisor for the two-person rule."""
+
+    def __init__(self) -> None:
+        self.operator = create_user(Role.OPERATOR)
+        self.verifier = create_user(Role.VERIFIER)
+        self.supervisor = create_user(Role.SUPERVISOR)
+        self.supervisor2 = create_user(Role.SUPERVISOR)
+        self.liaison = create_user(Role.LIAISON)
+        self.press = create_user(Role.PRESS)
+        self.admin = create_user(Role.ADMIN)
+
+
+def advance(case: Case, status: str, staff: Staff) -> Operation | None:
+    """Drive a fresh ``applied`` case through the real workflow to ``status``."""
+    operation = None
+    if status == "applied":
+        return None
+    if status == "rejected":
+        workflow.case_reject(case=case, actor=staff.verifier, reason="test")
+        return None
+    if status in ("withdrawn", "lost_contact"):
+        fn = workflow.case_withdraw if status == "withdrawn" else workflow.case_mark_lost_contact
+        fn(case=case, actor=staff.operator, reason="test")
+        return None
+    workflow.case_verify(case=case, actor=staff.verifier, checklist=CHECKLIST)
+    if status == "verified":
+        return None
+    workflow.case_mark_ready(case=case, actor=staff.operator, service_number=case.service_number)
+    if status == "ready":
+        return None
+    operation = request_operation(case, staff.supervisor)
+    workflow.operation_approve(operation=operation, actor=staff.supervisor2)
+    if status == "operation":
+        return operation
+    workflow.operation_record_outcome(
+        operation=operation, actor=staff.liaison, surrendered=True, note="test"
+    )
+    assert status == "surrendered", status
+    return operation
+
+
+def request_operation(case: Case, actor: User) -> Operation:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    return workflow.operation_request(
+        case=case,
+        actor=actor,
+        meeting_point="test point",
+        meeting_time=timezone.now() + timedelta(hours=6),
+        signal="test signal",
+        group_size=case.group_size,
+    )
