@@ -38,7 +38,7 @@ test: lint ## ruff, mypy, then pytest on SQLite and on PostgreSQL (required when
 lint: $(VENV)/.dev ## ruff and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	DJANGO_SETTINGS_MODULE=lifeline.settings.test $(BIN)/mypy lifeline tests scripts
+	DJANGO_SETTINGS_MODULE=lifeline.settings.test $(BIN)/mypy lifeline tests scripts bench
 
 bench: $(VENV)/.dev ## benchmarks (ratios against a reference measured in the same run)
 	DJANGO_SETTINGS_MODULE=lifeline.settings.test $(BIN)/python bench/run.py
@@ -50,7 +50,7 @@ lock: ## re-resolve the pinned dependencies in pyproject.toml into hashed lock f
 
 messages: $(VENV)/.dev ## extract and compile the ru/uk/en translations
 	cd lifeline && ../$(BIN)/python ../manage.py makemessages -l ru -l uk -l en --no-obsolete
-	$(BIN)/python scripts/compile_messages.py
+	cd lifeline && ../$(BIN)/python ../manage.py compilemessages
 
 clean: ## remove the virtualenv (keeps ./var: your data and keys)
 	rm -rf $(VENV)

@@ -1,0 +1,99 @@
+"""Benchmarks: the cost of encryption, as ratios against a reference measured in the same run.
+
+Run with `make bench`. Prints, for N rows:
+- writing N cases (6 encrypted fields + 2 blind indexes each) vs writing N plain StatEvent rows;
+- reading N cases and decrypting every field vs reading the same rows without decrypting.
+No figure here is a target on its own: the ratios are what to watch between commits.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lifeline.settings.test")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+from django.db import transaction  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+from lifeline.cases.models import Case  # noqa: E402
+from lifeline.stats.models import StatEvent  # noqa: E402
+
+N = int(os.environ.get("BENCH_ROWS", "2000"))
+
+
+def timed(fn: Callable[[], object]) -> float:
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        with transaction.atomic():
+            fn()
+            transaction.set_rollback(True)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def write_plain() -> None:
+    hour = timezone.now().replace(minute=0, second=0, microsecond=0)
+    for _ in range(N):
+        StatEvent.objects.create(kind="bench", channel="web", language="ru", hour=hour)
+
+
+def write_cases() -> None:
+    for i in range(N):
+        Case(
+            number=f"B-{i}",
+            channel="web",
+            full_name=f"Имя Фамилия {i}",
+            birth_date=date(1990, 1, 1),
+            service_number=f"АБ-{i:06d}",
+            rank="рядовой",
+            unit="в/ч 00001",
+            location="где-то",
+        ).save()
+
+
+def read(decrypt: bool) -> Callable[[], object]:
+    def run() -> None:
+        write_cases()
+        for case in Case.objects.all():
+            if decrypt:
+                _ = (
+                    case.full_name,
+                    case.birth_date,
+                    case.service_number,
+                    case.rank,
+                    case.unit,
+                    case.location,
+                )
+
+    return run
+
+
+def main() -> None:
+    call_command("migrate", verbosity=0)
+    plain = timed(write_plain)
+    sealed = timed(write_cases)
+    read_raw = timed(read(False))
+    read_all = timed(read(True))
+    print(f"rows: {N}")
+    print(f"write: cases with encryption / plain rows       = {sealed / plain:6.2f}x")
+    print(
+        f"read:  decrypting 6 fields / not decrypting      = "
+        f"{(read_all - sealed) / max(read_raw - sealed, 1e-9):6.2f}x"
+    )
+    print(f"per case: seal {1e6 * sealed / N:7.1f} µs, plain row {1e6 * plain / N:7.1f} µs")
+
+
+if __name__ == "__main__":
+    main()
