@@ -57,6 +57,8 @@ class Staff:
 def advance(case: Case, status: str, staff: Staff) -> Operation | None:
     """Drive a fresh ``applied`` case through the real workflow to ``status``."""
     operation = None
+    if case.assignee_id != staff.operator.pk:
+        workflow.case_assign(case=case, actor=staff.supervisor, assignee=staff.operator)
     if status == "applied":
         return None
     if status == "rejected":
@@ -96,3 +98,34 @@ def request_operation(case: Case, actor: User) -> Operation:
         signal="test signal",
         group_size=case.group_size,
     )
+
+
+def login_verified(client: Any, user: User) -> Any:
+    """Log ``client`` in as ``user`` with a verified second factor, as after a real login."""
+    from django.utils import timezone
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from lifeline.console.middleware import LOGIN_STARTED
+
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    if device is None:
+        device = TOTPDevice.objects.create(user=user, name="test", confirmed=True)
+    client.force_login(user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session[LOGIN_STARTED] = timezone.now().isoformat()
+    session.save()
+    return device
+
+
+def login_unverified(client: Any, user: User) -> None:
+    """Password accepted, second factor not yet given."""
+    from django.utils import timezone
+
+    from lifeline.console.middleware import LOGIN_STARTED
+
+    client.force_login(user)
+    session = client.session
+    session[LOGIN_STARTED] = timezone.now().isoformat()
+    session.save()

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
 
+from lifeline.audit.services import audit_record
 from lifeline.contacts.models import Identity, identity_index
 from lifeline.core import crypto
 from lifeline.core.channels import Channel
+from lifeline.core.models import Role, User
 
-from .models import Case
+from .models import Case, CaseStatus, OperationStatus
 
 
 def cases_by_service_number(service_number: str) -> QuerySet[Case]:
@@ -65,3 +70,107 @@ def case_duplicates(case: Case) -> QuerySet[Case]:
                     requester__identities__address_index=index,
                 )
     return Case.objects.filter(match).exclude(pk=case.pk).distinct()
+
+
+# --- Who sees what (record and field level, ARCHITECTURE §4) -----------------------------
+
+#: The subject's personal fields of a case.
+SUBJECT_FIELDS: tuple[str, ...] = (
+    "full_name",
+    "birth_date",
+    "service_number",
+    "rank",
+    "unit",
+    "location",
+)
+#: The personal fields of an operation.
+OPERATION_FIELDS: tuple[str, ...] = ("meeting_point", "meeting_time", "signal")
+
+#: Which personal fields each role may receive. Press and admin receive none, anywhere.
+FIELD_POLICY: dict[str, tuple[str, ...]] = {
+    Role.SUPERVISOR: SUBJECT_FIELDS + OPERATION_FIELDS,
+    Role.OPERATOR: SUBJECT_FIELDS + OPERATION_FIELDS,
+    Role.VERIFIER: SUBJECT_FIELDS,
+    Role.LIAISON: ("full_name", *OPERATION_FIELDS),
+    Role.PRESS: (),
+    Role.ADMIN: (),
+}
+
+#: Roles that see case records at all (press and admin see aggregated figures only).
+CASE_ROLES = frozenset({Role.SUPERVISOR, Role.OPERATOR, Role.VERIFIER, Role.LIAISON})
+
+
+def cases_visible_to(actor: User) -> QuerySet[Case]:
+    """Record level: the cases this staff member may see."""
+    if not actor.is_active:
+        return Case.objects.none()
+    if actor.role == Role.SUPERVISOR:
+        return Case.objects.all()
+    if actor.role == Role.OPERATOR:
+        # The cases he handles: assigned to him, or whose requester he is talking to.
+        return Case.objects.filter(
+            Q(assignee=actor) | Q(requester__conversations__assignee=actor)
+        ).distinct()
+    if actor.role == Role.VERIFIER:
+        # Applications waiting for verification, and those he verified or rejected.
+        return Case.objects.filter(
+            Q(status=CaseStatus.APPLIED)
+            | Q(
+                events__actor=actor,
+                events__to_status__in=[CaseStatus.VERIFIED, CaseStatus.REJECTED],
+            )
+        ).distinct()
+    if actor.role == Role.LIAISON:
+        return Case.objects.filter(status=CaseStatus.OPERATION)
+    return Case.objects.none()
+
+
+@dataclass(frozen=True)
+class CaseView:
+    """What one staff member may see of a case: clear metadata, and only permitted fields."""
+
+    case: Case
+    personal: dict[str, Any]
+    operation: dict[str, Any] | None
+    shown_fields: tuple[str, ...]
+
+
+def case_get_for(*, actor: User, case_id: Any) -> Case:
+    """The case if this staff member may see it; ``PermissionDenied`` otherwise."""
+    if actor.role not in CASE_ROLES:
+        raise PermissionDenied
+    case = cases_visible_to(actor).filter(pk=case_id).first()
+    if case is None:
+        raise PermissionDenied
+    return case
+
+
+def case_read(*, actor: User, case: Case) -> CaseView:
+    """Decrypt the fields this role may see, and audit the read (field names, never values)."""
+    allowed = FIELD_POLICY.get(actor.role, ())
+    personal = {name: getattr(case, name) for name in SUBJECT_FIELDS if name in allowed}
+    operation_data = None
+    shown = [name for name in personal]
+    operation = case.operations.filter(
+        status__in=[OperationStatus.REQUESTED, OperationStatus.APPROVED]
+    ).first()
+    if operation is not None:
+        operation_data = {
+            "id": operation.pk,
+            "status": operation.status,
+            "status_label": OperationStatus(operation.status).label,
+            "group_size": operation.group_size,
+            "requested_by": operation.requested_by,
+            "approved_by": operation.approved_by,
+        }
+        for name in OPERATION_FIELDS:
+            if name in allowed:
+                operation_data[name] = getattr(operation, name)
+                shown.append(f"operation.{name}")
+    if shown:
+        audit_record(
+            actor=actor, action="case.read", object_type="case", object_id=case.pk, fields=shown
+        )
+    return CaseView(
+        case=case, personal=personal, operation=operation_data, shown_fields=tuple(shown)
+    )

@@ -18,6 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from lifeline.audit.services import audit_record
 from lifeline.contacts.models import Contact
 from lifeline.core import crypto
 from lifeline.core.models import Role, User
@@ -87,7 +88,7 @@ TRANSITIONS: dict[str, Transition] = {
 CREATE_ROLES = frozenset({Role.OPERATOR, Role.SUPERVISOR})
 #: Who may request an operation, record a disposition, record an exchange.
 OPERATION_REQUEST_ROLES = frozenset({Role.OPERATOR, Role.SUPERVISOR})
-DISPOSITION_ROLES = frozenset({Role.SUPERVISOR, Role.LIAISON})
+DISPOSITION_ROLES = frozenset({Role.SUPERVISOR})
 EXCHANGE_ROLES = frozenset({Role.SUPERVISOR})
 NOTE_ROLES = frozenset({Role.OPERATOR, Role.VERIFIER, Role.SUPERVISOR, Role.LIAISON})
 
@@ -128,6 +129,16 @@ def _check_role(actor: User | None, roles: frozenset[str], what: str) -> User:
     return actor
 
 
+def _check_access(actor: User | None, case: Case) -> None:
+    """Record level: the actor must be allowed to see this case (see selectors)."""
+    from .selectors import cases_visible_to
+
+    if actor is None or not cases_visible_to(actor).filter(pk=case.pk).exists():
+        raise ActorNotAllowed(
+            _("Case %(number)s is not one of the cases you handle.") % {"number": case.number}
+        )
+
+
 def _lock(case: Case) -> Case:
     """Re-read the case under a row lock, so two people cannot move it at once."""
     locked = Case.objects.select_for_update().get(pk=case.pk)
@@ -146,6 +157,8 @@ def _record(
     note: str | None = None,
     data: Mapping[str, Any] | None = None,
     stat: str | None = None,
+    action: str | None = None,
+    fields: tuple[str, ...] = (),
 ) -> CaseEvent:
     event = CaseEvent.objects.create(
         case=case,
@@ -159,6 +172,14 @@ def _record(
     )
     if stat:
         stat_record(kind=stat, channel=case.channel, language=case.language)
+    audit_record(
+        actor=actor,
+        actor_label=actor_label,
+        action=action or f"case.{to_status or kind}",
+        object_type="case",
+        object_id=case.pk,
+        fields=fields or (("status",) if to_status else ("note",) if note else ()),
+    )
     return event
 
 
@@ -283,8 +304,17 @@ def case_create(
         group_size=group_size,
         phone_situation=phone_situation,
         status_changed_at=timezone.now(),
+        assignee=actor,  # staff who open a case handle it until a supervisor reassigns it
     )
     case.save()
+    given = {
+        "full_name": full_name,
+        "birth_date": birth_date,
+        "service_number": service_number,
+        "rank": rank,
+        "unit": unit,
+        "location": location,
+    }
     _record(
         case,
         kind=CaseEventKind.CREATED,
@@ -292,8 +322,36 @@ def case_create(
         actor_label=via,
         to_status=CaseStatus.APPLIED,
         stat="case.applied",
+        action="case.created",
+        fields=("status", *(name for name, value in given.items() if value)),
     )
     return case
+
+
+#: Roles a case can be assigned to.
+ASSIGNABLE_ROLES = frozenset({Role.OPERATOR, Role.SUPERVISOR})
+
+
+@transaction.atomic
+def case_assign(*, case: Case, actor: User, assignee: User | None) -> Case:
+    """A supervisor gives a case to an operator (or takes it back with ``assignee=None``)."""
+    _check_role(actor, frozenset({Role.SUPERVISOR}), _("assign cases"))
+    if assignee is not None and (not assignee.is_active or assignee.role not in ASSIGNABLE_ROLES):
+        raise MissingRequirement(
+            _("Cases can be assigned only to active operators or supervisors.")
+        )
+    locked = _lock(case)
+    locked.assignee = assignee
+    locked.save(update_fields=["assignee", "updated_at"])
+    case.assignee = assignee
+    audit_record(
+        actor=actor,
+        action="case.assigned",
+        object_type="case",
+        object_id=locked.pk,
+        fields=["assignee"],
+    )
+    return locked
 
 
 @transaction.atomic
@@ -303,6 +361,14 @@ def case_set_codename(*, case: Case, codename: str) -> None:
     locked.codename_hash = crypto.hash_secret(codename)
     locked.save(update_fields=["codename_hash"])
     case.codename_hash = locked.codename_hash
+    audit_record(
+        actor=None,
+        actor_label="intake flow",
+        action="case.codename_issued",
+        object_type="case",
+        object_id=locked.pk,
+        fields=["codename_hash"],
+    )
 
 
 # --- Verification -------------------------------------------------------------------------
@@ -389,6 +455,7 @@ def operation_request(
     """Ask for a surrender operation on a ``ready`` case; another supervisor must approve it."""
     _check_role(actor, OPERATION_REQUEST_ROLES, _("request an operation"))
     locked = _lock(case)
+    _check_access(actor, locked)
     if locked.status != CaseStatus.READY:
         raise TransitionNotAllowed(
             _(
@@ -428,6 +495,8 @@ def operation_request(
         actor=actor,
         data={"operation": str(operation.pk), "step": "requested"},
         stat="operation.requested",
+        action="operation.requested",
+        fields=("meeting_point", "meeting_time", "signal", "group_size"),
     )
     return operation
 
@@ -544,6 +613,13 @@ def exchange_record(
         note=note,
     )
     stat_record(kind="exchange.recorded")
+    audit_record(
+        actor=actor,
+        action="exchange.recorded",
+        object_type="exchange",
+        object_id=exchange.pk,
+        fields=["date", "released_by_ukraine", "released_by_russia"],
+    )
     return exchange
 
 
@@ -559,6 +635,7 @@ def case_set_disposition(
     """Record (or change) what became of a surrendered person."""
     _check_role(actor, DISPOSITION_ROLES, _("record a disposition"))
     locked = _lock(case)
+    _check_access(actor, locked)
     if locked.status != CaseStatus.SURRENDERED:
         raise TransitionNotAllowed(
             _("Only a surrendered person has a disposition; case %(number)s is %(current)s.")
@@ -580,6 +657,8 @@ def case_set_disposition(
         note=note,
         data={"disposition": str(kind)},
         stat=f"disposition.{kind}",
+        action="case.disposition",
+        fields=("disposition", "note") if note else ("disposition",),
     )
     return disposition
 
@@ -587,5 +666,6 @@ def case_set_disposition(
 @transaction.atomic
 def case_add_note(*, case: Case, actor: User, text: str) -> CaseEvent:
     _check_role(actor, NOTE_ROLES, _("add a note"))
+    _check_access(actor, case)
     text = _require_text(text, _("A note cannot be empty."))
     return _record(case, kind=CaseEventKind.NOTE, actor=actor, note=text)

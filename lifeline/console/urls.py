@@ -1,4 +1,3 @@
-from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from . import views
@@ -7,12 +6,15 @@ app_name = "console"
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path(
-        "login/",
-        auth_views.LoginView.as_view(
-            template_name="console/login.html", redirect_authenticated_user=True
-        ),
-        name="login",
-    ),
-    path("logout/", auth_views.LogoutView.as_view(next_page="console:login"), name="logout"),
+    path("login/", views.LoginView.as_view(), name="login"),
+    path("logout/", views.logout_view, name="logout"),
+    path("otp/setup/", views.otp_setup, name="otp_setup"),
+    path("otp/verify/", views.otp_verify, name="otp_verify"),
+    path("cases/", views.case_list, name="case_list"),
+    path("cases/new/", views.case_create, name="case_create"),
+    path("cases/<uuid:case_id>/", views.case_detail, name="case_detail"),
+    path("staff/", views.staff_list, name="staff_list"),
+    path("staff/new/", views.staff_create, name="staff_create"),
+    path("staff/<int:user_id>/", views.staff_detail, name="staff_detail"),
+    path("audit/", views.audit_list, name="audit_list"),
 ]

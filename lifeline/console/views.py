@@ -1,16 +1,334 @@
-"""The staff console. Every view here requires a logged-in staff member."""
+"""The staff console. ``ConsoleSecurityMiddleware`` has already required a verified second
+factor for every view here except login and logout; each view checks roles, and the services
+and selectors check again."""
 
-from django.contrib.auth.decorators import login_required
+from __future__ import annotations
+
+import base64
+from typing import Any
+from uuid import UUID
+
+import segno
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.contrib.auth import views as auth_views
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_otp import login as otp_login
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from lifeline.audit.models import AuditEntry
+from lifeline.audit.services import audit_record
+from lifeline.cases import workflow
+from lifeline.cases.errors import CaseError
 from lifeline.cases.models import Case, CaseStatus
+from lifeline.cases.selectors import CASE_ROLES, case_get_for, case_read, cases_visible_to
+from lifeline.core import staff as staff_services
+from lifeline.core.channels import Channel
+from lifeline.core.models import Role, User
+
+from .decorators import role_required
+from .forms import CaseCreateForm, StaffCreateForm, StaffRoleForm, TokenForm
+from .middleware import LOGIN_STARTED
 
 
-@login_required
+def _user(request: HttpRequest) -> User:
+    user = request.user
+    assert isinstance(user, User)  # noqa: S101 - the middleware guarantees a logged-in user
+    return user
+
+
+def _next_url(request: HttpRequest) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target.startswith("/console/") and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}
+    ):
+        return target
+    return reverse("console:home")
+
+
+# --- Signing in -----------------------------------------------------------------------------
+
+
+class LoginView(auth_views.LoginView):
+    template_name = "console/login.html"
+    redirect_authenticated_user = False
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        response = super().form_valid(form)
+        self.request.session[LOGIN_STARTED] = timezone.now().isoformat()
+        audit_record(
+            actor=form.get_user(),
+            action="staff.login",
+            object_type="user",
+            object_id=form.get_user().pk,
+        )
+        return response
+
+    def get_success_url(self) -> str:
+        return _next_url(self.request)
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["expired"] = self.request.GET.get("expired") == "1"
+        return context
+
+
+@require_POST
+def logout_view(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        audit_record(
+            actor=request.user, action="staff.logout", object_type="user", object_id=request.user.pk
+        )
+    logout(request)
+    return redirect("console:login")
+
+
+@require_http_methods(["GET", "POST"])
+def otp_setup(request: HttpRequest) -> HttpResponse:
+    """First login: enrol a TOTP authenticator from a QR code, confirmed by one code."""
+    user = _user(request)
+    if TOTPDevice.objects.filter(user=user, confirmed=True).exists():
+        return redirect("console:otp_verify")
+    device = TOTPDevice.objects.filter(user=user, confirmed=False).first()
+    if device is None:
+        device = TOTPDevice.objects.create(user=user, name="console", confirmed=False)
+    form = TokenForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if device.verify_is_allowed()[0] and device.verify_token(form.cleaned_data["otp_token"]):
+            device.confirmed = True
+            device.save(update_fields=["confirmed"])
+            otp_login(request, device)
+            audit_record(
+                actor=user,
+                action="staff.totp_enrolled",
+                object_type="user",
+                object_id=user.pk,
+                fields=["totp_device"],
+            )
+            return HttpResponseRedirect(_next_url(request))
+        form.add_error(
+            "otp_token",
+            _("That code is not right. Check the time on your phone and enter the code shown now."),
+        )
+    secret = base64.b32encode(device.bin_key).decode()
+    qr = segno.make(device.config_url, error="m")
+    return render(
+        request,
+        "console/otp_setup.html",
+        {
+            "form": form,
+            "qr_data_uri": qr.svg_data_uri(scale=5, border=2),
+            "secret_groups": " ".join(secret[i : i + 4] for i in range(0, len(secret), 4)),
+            "next": request.GET.get("next", ""),
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def otp_verify(request: HttpRequest) -> HttpResponse:
+    """Every login: the current code from the enrolled authenticator. A code works once."""
+    user = _user(request)
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    if device is None:
+        return redirect("console:otp_setup")
+    form = TokenForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        allowed, _info = device.verify_is_allowed()
+        if allowed and device.verify_token(form.cleaned_data["otp_token"]):
+            otp_login(request, device)
+            audit_record(
+                actor=user, action="staff.second_factor", object_type="user", object_id=user.pk
+            )
+            return HttpResponseRedirect(_next_url(request))
+        audit_record(
+            actor=user, action="staff.second_factor_failed", object_type="user", object_id=user.pk
+        )
+        message = (
+            _("That code is not right, or it was already used. Wait for the next code.")
+            if allowed
+            else _("Too many wrong codes. Wait a little and try again.")
+        )
+        form.add_error("otp_token", message)
+    return render(
+        request, "console/otp_verify.html", {"form": form, "next": request.GET.get("next", "")}
+    )
+
+
+# --- Home -------------------------------------------------------------------------------------
+
+
+@require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    # Counts only: no personal field is read here.
+    # Aggregated counts only: every role may see them; no personal field is read.
     counts = dict(Case.objects.values_list("status").annotate(n=Count("pk")).order_by())
     rows = [(status.label, counts.get(status.value, 0)) for status in CaseStatus]
     return render(request, "console/home.html", {"rows": rows})
+
+
+# --- Cases ------------------------------------------------------------------------------------
+
+
+@role_required(*CASE_ROLES)
+@require_GET
+def case_list(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    cases = cases_visible_to(user).select_related("assignee").order_by("-created_at")
+    status = request.GET.get("status", "")
+    if status in CaseStatus.values:
+        cases = cases.filter(status=status)
+    # Only clear metadata here: no personal field is decrypted for a list.
+    return render(
+        request,
+        "console/case_list.html",
+        {
+            "cases": cases[:200],
+            "statuses": CaseStatus.choices,
+            "status": status,
+        },
+    )
+
+
+@role_required(Role.OPERATOR, Role.SUPERVISOR)
+@require_http_methods(["GET", "POST"])
+def case_create(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    form = CaseCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            case = workflow.case_create(
+                actor=user,
+                channel=Channel.CONSOLE,
+                language=data["language"],
+                full_name=data["full_name"],
+                birth_date=data["birth_date"],
+                service_number=data["service_number"],
+                rank=data["rank"],
+                unit=data["unit"],
+                location=data["location"],
+                mobilisation_status=data["mobilisation_status"],
+                group_size=data["group_size"],
+                phone_situation=data["phone_situation"],
+                requester_relation=data["requester_relation"],
+            )
+        except CaseError as error:
+            form.add_error(None, str(error))
+        else:
+            messages.success(
+                request, _("Application %(number)s created.") % {"number": case.number}
+            )
+            return redirect("console:case_detail", case_id=case.pk)
+    return render(request, "console/case_create.html", {"form": form})
+
+
+@role_required(*CASE_ROLES)
+@require_GET
+def case_detail(request: HttpRequest, case_id: UUID) -> HttpResponse:
+    user = _user(request)
+    case = case_get_for(actor=user, case_id=case_id)
+    view = case_read(actor=user, case=case)
+    events = case.events.select_related("actor").order_by("created_at")
+    return render(
+        request,
+        "console/case_detail.html",
+        {
+            "view": view,
+            "case": case,
+            "events": events,
+            "transitions": workflow.allowed_transitions(case=case, actor=user),
+        },
+    )
+
+
+# --- Staff ------------------------------------------------------------------------------------
+
+
+@role_required(*staff_services.STAFF_MANAGER_ROLES)
+@require_GET
+def staff_list(request: HttpRequest) -> HttpResponse:
+    people = User.objects.order_by("username")
+    enrolled = set(TOTPDevice.objects.filter(confirmed=True).values_list("user_id", flat=True))
+    return render(request, "console/staff_list.html", {"people": people, "enrolled": enrolled})
+
+
+@role_required(*staff_services.STAFF_MANAGER_ROLES)
+@require_http_methods(["GET", "POST"])
+def staff_create(request: HttpRequest) -> HttpResponse:
+    form = StaffCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            created = staff_services.staff_create(actor=_user(request), **form.cleaned_data)
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(
+                request,
+                _("Account %(name)s created. At first login it will enrol its authenticator.")
+                % {"name": created.username},
+            )
+            return redirect("console:staff_detail", user_id=created.pk)
+    return render(request, "console/staff_create.html", {"form": form})
+
+
+STAFF_ACTIONS = {
+    "disable": staff_services.staff_disable,
+    "enable": staff_services.staff_enable,
+    "reset_totp": staff_services.staff_reset_totp,
+    "unlock": staff_services.staff_unlock,
+}
+
+
+@role_required(*staff_services.STAFF_MANAGER_ROLES)
+@require_http_methods(["GET", "POST"])
+def staff_detail(request: HttpRequest, user_id: int) -> HttpResponse:
+    actor = _user(request)
+    person = get_object_or_404(User, pk=user_id)
+    role_form = StaffRoleForm(initial={"role": person.role})
+    if request.method == "POST":
+        action = request.POST.get("action", "")
+        try:
+            if action == "set_role":
+                role_form = StaffRoleForm(request.POST)
+                if not role_form.is_valid():
+                    raise ValidationError(_("Choose a role."))
+                staff_services.staff_set_role(
+                    actor=actor, user=person, role=role_form.cleaned_data["role"]
+                )
+            elif action in STAFF_ACTIONS:
+                STAFF_ACTIONS[action](actor=actor, user=person)
+            else:
+                raise ValidationError(_("Unknown action."))
+        except (PermissionDenied, ValidationError) as error:
+            text = "; ".join(error.messages) if isinstance(error, ValidationError) else str(error)
+            messages.error(request, text)
+        else:
+            messages.success(request, _("Done."))
+        return redirect("console:staff_detail", user_id=person.pk)
+    return render(
+        request,
+        "console/staff_detail.html",
+        {
+            "person": person,
+            "role_form": role_form,
+            "is_self": person.pk == actor.pk,
+            "enrolled": TOTPDevice.objects.filter(user=person, confirmed=True).exists(),
+        },
+    )
+
+
+# --- Audit ------------------------------------------------------------------------------------
+
+
+@role_required(Role.SUPERVISOR)
+@require_GET
+def audit_list(request: HttpRequest) -> HttpResponse:
+    entries = AuditEntry.objects.select_related("actor").order_by("-seq")[:300]
+    return render(request, "console/audit_list.html", {"entries": entries})

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext_lazy as _
 
 from .fields import EncryptedField
@@ -55,6 +56,19 @@ class User(AbstractUser):
     """A staff account. Applicants never have one."""
 
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.OPERATOR)
+    # Bumped to end every live session of the account (disable, TOTP reset, role change).
+    session_epoch = models.PositiveIntegerField(default=0, editable=False)
+    # When the account was disabled, and who did it, are in the audit log.
 
     def has_role(self, *roles: str) -> bool:
         return self.is_active and self.role in roles
+
+    def _get_session_auth_hash(self, secret: str | None = None) -> str:
+        # Django checks this hash on every request: binding it to session_epoch means that
+        # bumping the epoch logs the account out everywhere, whatever the session backend.
+        return salted_hmac(
+            "lifeline.core.User.session_auth_hash",
+            f"{self.password}|{self.session_epoch}",
+            secret=secret,
+            algorithm="sha256",
+        ).hexdigest()

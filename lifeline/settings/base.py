@@ -21,7 +21,12 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "axes",
+    "csp",
     "lifeline.core",
+    "lifeline.audit",
     "lifeline.contacts",
     "lifeline.conversations",
     "lifeline.cases",
@@ -34,13 +39,23 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "lifeline.console.middleware.ConsoleSecurityMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, so that a locked-out login is answered before the view runs.
+    "axes.middleware.AxesMiddleware",
+]
+
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # counts failures, refuses locked accounts
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "lifeline.urls"
@@ -57,6 +72,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "lifeline.console.context.nav",
             ],
         },
     },
@@ -99,10 +115,61 @@ STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
 STATICFILES_DIRS = [BASE_DIR / "lifeline" / "static"]
 
+# Staff sessions: only the console sees the cookie; idle timeout 30 minutes (every request
+# renews it), absolute limit 12 hours (lifeline.console.middleware).
+SESSION_COOKIE_PATH = "/console/"
+SESSION_COOKIE_NAME = "lifeline_staff"
+SESSION_COOKIE_AGE = 30 * 60
+SESSION_SAVE_EVERY_REQUEST = True
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+LIFELINE_SESSION_ABSOLUTE_SECONDS = 12 * 60 * 60
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Strict"
+SESSION_COOKIE_SECURE = env.bool("LIFELINE_SECURE_COOKIES", default=False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 CSRF_COOKIE_SAMESITE = "Strict"
 CSRF_COOKIE_HTTPONLY = True
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+LANGUAGE_COOKIE_HTTPONLY = True
+
+# Content-Security-Policy: no inline script, nothing from elsewhere.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],  # data: for the TOTP enrolment QR code
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+
+# Second factor (django-otp): TOTP, mandatory for every console page.
+OTP_TOTP_ISSUER = env.str("LIFELINE_OTP_ISSUER", default="Lifeline")
+OTP_TOTP_THROTTLE_FACTOR = 1
+
+# Lockout (django-axes): 5 failures per account, staff login only. No client address or user
+# agent is kept: the account is the unit, and addresses identify people.
+AXES_FAILURE_LIMIT = 5
+AXES_LOCKOUT_PARAMETERS = ["username"]
+AXES_RESET_ON_SUCCESS = True
+AXES_COOLOFF_TIME = env.float("LIFELINE_LOCKOUT_HOURS", default=1.0)
+AXES_LOCKOUT_TEMPLATE = "console/locked.html"
+AXES_CLIENT_IP_CALLABLE = "lifeline.console.security.no_client_address"
+AXES_CLIENT_STR_CALLABLE = "lifeline.console.security.client_label"
+AXES_DISABLE_ACCESS_LOG = True
+AXES_VERBOSE = False
+AXES_SENSITIVE_PARAMETERS = ["password", "otp_token", "token"]
+SILENCED_SYSTEM_CHECKS = [
+    # axes.W006 wants the client address in the lockout key. Lifeline locks the *account* after
+    # 5 failures whatever the address, which rotating addresses or agents cannot get around,
+    # and it stores no client address at all.
+    "axes.W006",
+]
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "no-referrer"
@@ -123,11 +190,15 @@ LIFELINE_CASE_NUMBER_PREFIX = env.str("LIFELINE_CASE_NUMBER_PREFIX", default="L"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {
+        "redact": {"()": "lifeline.core.logging.RedactingFilter"},
+    },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        # Every handler carries the redacting filter (a test checks it).
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]},
     },
     "root": {"handlers": ["console"], "level": "INFO"},
     "loggers": {

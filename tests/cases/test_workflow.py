@@ -423,7 +423,7 @@ def test_disposition_only_after_surrender(staff: Staff) -> None:
         released_by_ukraine=10,
         released_by_russia=12,
     )
-    workflow.case_set_disposition(case=done, actor=staff.liaison, kind="awaiting_exchange")
+    workflow.case_set_disposition(case=done, actor=staff.supervisor, kind="awaiting_exchange")
     workflow.case_set_disposition(
         case=done, actor=staff.supervisor, kind="exchanged", exchange=exchange, note="home"
     )

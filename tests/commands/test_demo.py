@@ -7,12 +7,12 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
-from django.contrib.auth import authenticate
 from django.core.management import call_command
 from pytest_django.fixtures import Settings as SettingsWrapper
 
 from lifeline.cases.models import Case, Disposition, Operation
 from lifeline.core import crypto
+from lifeline.core.models import User
 
 pytestmark = pytest.mark.django_db
 
@@ -36,7 +36,7 @@ def test_demo_data_covers_the_workflow_and_prints_passwords() -> None:
     assert Disposition.objects.filter(kind="exchanged", exchange__isnull=False).exists()
     match = re.search(r"supervisor\s+supervisor\s+password: (\S+)", out.getvalue())
     assert match is not None
-    assert authenticate(username="supervisor", password=match.group(1)) is not None
+    assert User.objects.get(username="supervisor").check_password(match.group(1))
     again = StringIO()
     call_command("load_demo", stdout=again)
     assert "already loaded" in again.getvalue()

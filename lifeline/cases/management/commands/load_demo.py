@@ -127,6 +127,7 @@ class Command(BaseCommand):
                 group_size=1 + i % 3,
                 phone_situation=list(PhoneSituation)[i % 4],
             )
+            workflow.case_assign(case=case, actor=sup, assignee=op)
             cases.append(case)
         # 0-1 stay applied. 2 rejected. 3 verified. 4-5 ready. 6 operation requested (ready).
         # 7 in operation. 8-9 surrendered (one exchanged). 10 withdrawn. 11 lost contact.

@@ -1,0 +1,81 @@
+"""Console forms: parse and validate input; the services decide."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from lifeline.cases.models import MobilisationStatus, PhoneSituation, RequesterRelation
+from lifeline.core.channels import Language
+from lifeline.core.models import Role
+
+DATE_FORMATS = ["%d.%m.%Y", "%Y-%m-%d", "%d/%m/%Y"]
+
+
+class TokenForm(forms.Form):
+    otp_token = forms.RegexField(
+        label=_("Six-digit code"),
+        regex=r"^\s*\d{6}\s*$",
+        error_messages={"invalid": _("Enter the six digits shown by your authenticator app.")},
+        widget=forms.TextInput(
+            attrs={
+                "autocomplete": "one-time-code",
+                "inputmode": "numeric",
+                "autofocus": True,
+                "size": 8,
+            }
+        ),
+    )
+
+    def clean_otp_token(self) -> str:
+        return str(self.cleaned_data["otp_token"]).strip()
+
+
+class CaseCreateForm(forms.Form):
+    full_name = forms.CharField(label=_("Full name"), max_length=200, required=False)
+    birth_date = forms.DateField(
+        label=_("Date of birth"),
+        required=False,
+        input_formats=DATE_FORMATS,
+        help_text=_("Like 12.03.1995"),
+    )
+    service_number = forms.CharField(label=_("Service number"), max_length=64, required=False)
+    rank = forms.CharField(label=_("Rank"), max_length=100, required=False)
+    unit = forms.CharField(label=_("Unit"), max_length=200, required=False)
+    location = forms.CharField(label=_("Where he is now"), max_length=300, required=False)
+    mobilisation_status = forms.ChoiceField(
+        label=_("Mobilisation status"), choices=MobilisationStatus.choices
+    )
+    group_size = forms.IntegerField(label=_("Group size"), min_value=1, max_value=500, initial=1)
+    phone_situation = forms.ChoiceField(label=_("Phone"), choices=PhoneSituation.choices)
+    requester_relation = forms.ChoiceField(
+        label=_("Who is asking"), choices=RequesterRelation.choices
+    )
+    language = forms.ChoiceField(label=_("Language"), choices=Language.choices)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if (
+            not (data.get("full_name") or "").strip()
+            and not (data.get("service_number") or "").strip()
+        ):
+            raise forms.ValidationError(
+                _("An application needs at least the full name or the service number.")
+            )
+        return data
+
+
+class StaffCreateForm(forms.Form):
+    username = forms.CharField(label=_("Username"), max_length=150)
+    role = forms.ChoiceField(label=_("Role"), choices=Role.choices)
+    password = forms.CharField(
+        label=_("Initial password (at least 14 characters)"),
+        widget=forms.PasswordInput(render_value=False),
+        min_length=14,
+    )
+
+
+class StaffRoleForm(forms.Form):
+    role = forms.ChoiceField(label=_("Role"), choices=Role.choices)

@@ -1,0 +1,141 @@
+"""Role × URL × method over every console URL.
+
+Adding a console URL without a row here fails ``test_every_console_url_has_a_row``.
+Expected: a status code, or "otp" (redirect to the second factor) — nothing else.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from lifeline.core.models import Role
+from tests.factories import Staff, advance, create_case, login_unverified, login_verified
+
+pytestmark = pytest.mark.django_db
+
+ROLES = [r.value for r in Role]
+ALL_200 = dict.fromkeys(ROLES, 200)
+
+
+def only(*roles: str, ok: int = 200, other: int = 403) -> dict[str, int]:
+    return {role: ok if role in roles else other for role in ROLES}
+
+
+# url name -> method -> role -> expected status for a verified session.
+MATRIX: dict[str, dict[str, dict[str, int]]] = {
+    "home": {"GET": ALL_200, "POST": dict.fromkeys(ROLES, 405)},
+    "login": {"GET": ALL_200, "POST": ALL_200},  # POST without credentials: form errors
+    "logout": {"GET": dict.fromkeys(ROLES, 405), "POST": dict.fromkeys(ROLES, 302)},
+    "otp_setup": {"GET": dict.fromkeys(ROLES, 302), "POST": dict.fromkeys(ROLES, 302)},
+    "otp_verify": {"GET": ALL_200, "POST": ALL_200},
+    "case_list": {
+        "GET": only("supervisor", "operator", "verifier", "liaison"),
+        "POST": only("supervisor", "operator", "verifier", "liaison", ok=405),
+    },
+    "case_create": {
+        "GET": only("supervisor", "operator"),
+        "POST": only("supervisor", "operator"),
+    },  # empty form: errors shown
+    # The case is ``applied`` and assigned to the operator: a liaison does not see it.
+    "case_detail": {
+        "GET": only("supervisor", "operator", "verifier"),
+        "POST": only("supervisor", "operator", "verifier", "liaison", ok=405),
+    },
+    "staff_list": {"GET": only("supervisor", "admin"), "POST": only("supervisor", "admin", ok=405)},
+    "staff_create": {"GET": only("supervisor", "admin"), "POST": only("supervisor", "admin")},
+    "staff_detail": {
+        "GET": only("supervisor", "admin"),
+        "POST": only("supervisor", "admin", ok=302),
+    },
+    "audit_list": {"GET": only("supervisor"), "POST": only("supervisor", ok=405)},
+}
+
+#: Pages an unverified session may reach (everything else redirects to the second factor).
+OPEN_WITHOUT_SECOND_FACTOR = {"login", "logout", "otp_setup", "otp_verify"}
+
+
+def console_url_names() -> list[str]:
+    for entry in get_resolver().url_patterns:
+        if isinstance(entry, URLResolver) and entry.namespace == "console":
+            return [p.name for p in entry.url_patterns if isinstance(p, URLPattern) and p.name]
+    raise AssertionError("no console namespace")
+
+
+def test_every_console_url_has_a_row() -> None:
+    names = console_url_names()
+    assert sorted(names) == sorted(MATRIX), "add a row to MATRIX for each console URL"
+    for name, methods in MATRIX.items():
+        assert set(methods) == {"GET", "POST"}, name
+        for method, expectations in methods.items():
+            assert set(expectations) == set(ROLES), (name, method)
+
+
+@pytest.fixture
+def world() -> dict[str, Any]:
+    staff = Staff()
+    case = create_case()
+    advance(case, "applied", staff)  # assigned to staff.operator
+    return {"staff": staff, "case": case}
+
+
+def url_for(name: str, world: dict[str, Any]) -> str:
+    kwargs: dict[str, Any] = {}
+    if name == "case_detail":
+        kwargs = {"case_id": world["case"].pk}
+    elif name == "staff_detail":
+        kwargs = {"user_id": world["staff"].operator.pk}
+    return reverse(f"console:{name}", kwargs=kwargs)
+
+
+CASES = [(name, method, role) for name in MATRIX for method in ("GET", "POST") for role in ROLES]
+
+
+@pytest.mark.parametrize(("name", "method", "role"), CASES)
+def test_matrix(world: dict[str, Any], name: str, method: str, role: str) -> None:
+    staff: Staff = world["staff"]
+    user = {
+        "operator": staff.operator,
+        "verifier": staff.verifier,
+        "supervisor": staff.supervisor,
+        "liaison": staff.liaison,
+        "press": staff.press,
+        "admin": staff.admin,
+    }[role]
+    client = Client()
+    login_verified(client, user)
+    url = url_for(name, world)
+    response = client.get(url) if method == "GET" else client.post(url, {"action": "none"})
+    expected = MATRIX[name][method][role]
+    assert response.status_code == expected, (name, method, role, response.status_code)
+    if expected == 302 and name == "otp_setup":
+        assert response["Location"].startswith(reverse("console:otp_verify"))
+
+
+@pytest.mark.parametrize("name", sorted(MATRIX))
+def test_without_second_factor_only_login_pages_answer(world: dict[str, Any], name: str) -> None:
+    client = Client()
+    login_unverified(client, world["staff"].supervisor)
+    response = client.get(url_for(name, world))
+    if name in OPEN_WITHOUT_SECOND_FACTOR:
+        assert response.status_code in (200, 302, 405)
+        if response.status_code == 302:
+            assert "/console/otp/" in response["Location"]
+    else:
+        assert response.status_code == 302
+        assert response["Location"].startswith(reverse("console:otp_setup"))
+
+
+@pytest.mark.parametrize("name", sorted(MATRIX))
+def test_anonymous_is_sent_to_login(world: dict[str, Any], name: str) -> None:
+    response = Client().get(url_for(name, world))
+    if name in {"login"}:
+        assert response.status_code == 200
+    elif name == "logout":
+        assert response.status_code == 405
+    else:
+        assert response.status_code == 302
+        assert response["Location"].startswith(reverse("console:login"))
