@@ -140,3 +140,75 @@ def test_no_marker_in_the_database_dump_or_logs(caplog: pytest.LogCaptureFixture
         assert marker not in dump, f"{what} appears in clear in the {connection.vendor} dump"
         assert marker not in logs, f"{what} appears in the logs"
     assert f"+7{phone_digits}" not in dump
+
+
+def test_console_session_leaves_no_marker(caplog: pytest.LogCaptureFixture) -> None:
+    """Log in for real (password + TOTP), create and read a case with markers in the console,
+    fail a login, get refused a page: no marker in any log record or in the database dump."""
+    from django.test import Client
+    from django.urls import reverse
+    from django_otp.oath import totp
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from lifeline.core.models import Role
+    from tests.factories import create_user
+
+    caplog.set_level(logging.DEBUG)
+    tag = secrets.token_hex(5).upper()
+    born = date(1950, 1, 1) + timedelta(days=secrets.randbelow(15000))
+    markers = {
+        "name": f"Консольный{tag}",
+        "service_number": f"КС{tag}",
+        "unit": f"Подразделение{tag}",
+        "location": f"Позиция{tag}",
+        "password": f"Пароль-{tag}-длинный",
+        "birth_ru": born.strftime("%d.%m.%Y"),
+        "birth_iso": born.isoformat(),
+    }
+    operator = create_user(Role.OPERATOR, password=markers["password"])
+    device = TOTPDevice.objects.create(user=operator, name="phone", confirmed=True)
+    client = Client(HTTP_ACCEPT_LANGUAGE="en", REMOTE_ADDR="198.51.100.77")
+    client.post(
+        reverse("console:login"),
+        {"username": operator.username, "password": markers["password"] + "x"},
+    )
+    client.post(
+        reverse("console:login"), {"username": operator.username, "password": markers["password"]}
+    )
+    code = f"{totp(device.bin_key, step=device.step, digits=device.digits):06d}"
+    assert client.post(reverse("console:otp_verify"), {"otp_token": code}).status_code == 302
+    response = client.post(
+        reverse("console:case_create"),
+        {
+            "full_name": markers["name"],
+            "birth_date": markers["birth_ru"],
+            "service_number": markers["service_number"],
+            "unit": markers["unit"],
+            "location": markers["location"],
+            "mobilisation_status": "mobilised",
+            "group_size": 1,
+            "phone_situation": "second_phone",
+            "requester_relation": "self",
+            "language": "ru",
+        },
+        follow=True,
+    )
+    page = response.content.decode()
+    assert markers["name"] in page
+    assert markers["service_number"] in page
+    case = Case.objects.get()
+    assert client.get(reverse("console:case_list")).status_code == 200
+    press = create_user(Role.PRESS)
+    other = Client()
+    other.force_login(press)
+    other.get(reverse("console:case_detail", args=[case.pk]))  # refused, maybe logged
+
+    dump = dump_database()
+    assert case.number in dump
+    logs = caplog.text
+    for what, marker in markers.items():
+        assert marker not in dump, f"{what} appears in clear in the {connection.vendor} dump"
+        assert marker not in logs, f"{what} appears in the logs"
+    assert code not in logs
+    assert "198.51.100.77" not in logs
+    assert "198.51.100.77" not in dump

@@ -212,6 +212,7 @@ def _apply(
         transition.roles,
         _("move a case to %(target)s") % {"target": _label(transition.target)},
     )
+    _check_access(actor, locked)
     previous = locked.status
     locked.status = transition.target
     locked.status_changed_at = timezone.now()

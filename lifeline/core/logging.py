@@ -22,10 +22,12 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
         r"\1\2[redacted]",
     ),
     (re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+"), "[email]"),
+    # IPv6: the full eight groups, or any compressed form with "::" (not clock times).
+    (re.compile(r"(?<![\w:])(?:[0-9a-fA-F]{1,4}:){7}[0-9a-fA-F]{1,4}(?![\w:])"), "[ip]"),
     (
         re.compile(
-            r"(?<![\w:])(?=[0-9a-fA-F:]*[0-9a-fA-F])(?:[0-9a-fA-F]{0,4}:){2,7}"
-            r"[0-9a-fA-F]{0,4}(?![\w:])"
+            r"(?<![\w:])(?:[0-9a-fA-F]{1,4}(?::[0-9a-fA-F]{1,4})*)?::"
+            r"(?:[0-9a-fA-F]{1,4}(?::[0-9a-fA-F]{1,4})*)?(?![\w:])"
         ),
         "[ip]",
     ),

@@ -1,0 +1,66 @@
+"""`manage.py check --deploy` is clean with the production settings."""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def key() -> str:
+    return base64.b64encode(os.urandom(32)).decode()
+
+
+def test_check_deploy_is_clean_with_production_settings() -> None:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DATABASE_URL", "LIFELINE_", "DJANGO_"))
+    }
+    env.update(
+        DJANGO_SETTINGS_MODULE="lifeline.settings.prod",
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(60),
+        DJANGO_ALLOWED_HOSTS="hotline.example",
+        DATABASE_URL="postgres://lifeline@127.0.0.1:5432/lifeline",
+        LIFELINE_KEYS=f"1:{key()}",
+        LIFELINE_BLIND_INDEX_KEY=key(),
+        LIFELINE_CODENAME_PEPPER=key(),
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_production_refuses_sqlite() -> None:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DATABASE_URL", "LIFELINE_", "DJANGO_"))
+    }
+    env.update(
+        DJANGO_SETTINGS_MODULE="lifeline.settings.prod",
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(60),
+        DATABASE_URL="sqlite:////tmp/x.db",
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "Production runs on PostgreSQL" in result.stderr
