@@ -48,6 +48,77 @@ def entry_digest(prev_hash: str, content: bytes) -> str:
     return hashlib.sha256(prev_hash.encode() + b"\n" + content).hexdigest()
 
 
+def _locked_head() -> AuditHead:
+    """The head row, locked. If it is missing while entries exist (someone deleted it), it is
+    rebuilt from the last entry and the rebuild itself is recorded, so the chain goes on and
+    ``audit_verify`` plus the exported head hashes still show what happened."""
+    head = AuditHead.objects.select_for_update().filter(id=1).first()
+    if head is not None:
+        return head
+    last = AuditEntry.objects.order_by("-seq").first()
+    AuditHead.objects.get_or_create(
+        id=1,
+        defaults={
+            "seq": last.seq if last else 0,
+            "entry_hash": last.entry_hash if last else GENESIS,
+        },
+    )
+    head = AuditHead.objects.select_for_update().get(id=1)
+    if last is not None:
+        _append(
+            head,
+            actor_id=None,
+            actor_label="system",
+            action="audit.head_rebuilt",
+            object_type="audit",
+            object_id="head",
+            names=[],
+        )
+    return head
+
+
+def _append(
+    head: AuditHead,
+    *,
+    actor_id: int | None,
+    actor_label: str,
+    action: str,
+    object_type: str,
+    object_id: str,
+    names: list[str],
+) -> AuditEntry:
+    seq = head.seq + 1
+    now = timezone.now()
+    digest = entry_digest(
+        head.entry_hash,
+        _content(
+            seq=seq,
+            created_at=now,
+            actor_id=actor_id,
+            actor_label=actor_label,
+            action=action,
+            object_type=object_type,
+            object_id=object_id,
+            fields=names,
+        ),
+    )
+    entry = AuditEntry.objects.create(
+        seq=seq,
+        created_at=now,
+        actor_id=actor_id,
+        actor_label=actor_label,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        fields=names,
+        prev_hash=head.entry_hash,
+        entry_hash=digest,
+    )
+    head.seq, head.entry_hash = seq, digest
+    head.save(update_fields=["seq", "entry_hash"])
+    return entry
+
+
 def audit_record(
     *,
     actor: object | None,
@@ -60,40 +131,16 @@ def audit_record(
     """Append one entry. Joins the caller's transaction, so the entry commits (or not) with the
     change it describes."""
     with transaction.atomic():
-        AuditHead.objects.get_or_create(id=1, defaults={"entry_hash": GENESIS})
-        head = AuditHead.objects.select_for_update().get(id=1)
-        seq = head.seq + 1
-        now = timezone.now()
-        actor_id = getattr(actor, "pk", None)
-        names = sorted(set(fields))
-        digest = entry_digest(
-            head.entry_hash,
-            _content(
-                seq=seq,
-                created_at=now,
-                actor_id=actor_id,
-                actor_label=actor_label,
-                action=action,
-                object_type=object_type,
-                object_id=str(object_id),
-                fields=names,
-            ),
-        )
-        entry = AuditEntry.objects.create(
-            seq=seq,
-            created_at=now,
-            actor_id=actor_id,
+        head = _locked_head()
+        return _append(
+            head,
+            actor_id=getattr(actor, "pk", None),
             actor_label=actor_label,
             action=action,
             object_type=object_type,
             object_id=str(object_id),
-            fields=names,
-            prev_hash=head.entry_hash,
-            entry_hash=digest,
+            names=sorted(set(fields)),
         )
-        head.seq, head.entry_hash = seq, digest
-        head.save(update_fields=["seq", "entry_hash"])
-        return entry
 
 
 @dataclass(frozen=True)
@@ -157,13 +204,38 @@ def audit_verify_chain() -> ChainReport:
         expected_seq += 1
         count += 1
     head = AuditHead.objects.filter(id=1).first()
-    if head is not None and (head.seq != count or head.entry_hash != prev):
+    if head is None:
+        if count:
+            return ChainReport(
+                False, count, prev, "the head row is missing: it was deleted", bad_seq=count
+            )
+        return ChainReport(True, 0, prev)
+    if count > head.seq:
+        extra = AuditEntry.objects.filter(seq=head.seq + 1).first()
         return ChainReport(
             False,
             count,
             prev,
-            f"the chain ends at #{count} but the head "
-            f"records #{head.seq}: entries were removed from the end",
+            f"entry #{head.seq + 1} (id {extra.pk if extra else '?'}) and later were added "
+            f"behind the log's back: the head records #{head.seq}",
+            bad_seq=head.seq + 1,
+            bad_id=extra.pk if extra else None,
+        )
+    if count < head.seq:
+        return ChainReport(
+            False,
+            count,
+            prev,
+            f"the chain ends at #{count} but the head records #{head.seq}: "
+            "entries were removed from the end",
             bad_seq=count + 1,
+        )
+    if head.entry_hash != prev:
+        return ChainReport(
+            False,
+            count,
+            prev,
+            "the head hash does not match the chain: the head row was changed",
+            bad_seq=count,
         )
     return ChainReport(True, count, prev)
