@@ -157,6 +157,8 @@ OTP_TOTP_THROTTLE_FACTOR = 1
 AXES_FAILURE_LIMIT = 5
 AXES_LOCKOUT_PARAMETERS = ["username"]
 AXES_RESET_ON_SUCCESS = True
+# Attempts during a lockout do not restart it, so an attacker cannot keep an account locked.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_COOLOFF_TIME = env.float("LIFELINE_LOCKOUT_HOURS", default=1.0)
 AXES_LOCKOUT_TEMPLATE = "console/locked.html"
 AXES_CLIENT_IP_CALLABLE = "lifeline.console.security.no_client_address"
@@ -172,7 +174,9 @@ SILENCED_SYSTEM_CHECKS = [
 ]
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
-SECURE_REFERRER_POLICY = "no-referrer"
+# same-origin, not no-referrer: browsers send "Origin: null" on form posts under no-referrer,
+# which CSRF protection must refuse. Other sites still never receive a referrer.
+SECURE_REFERRER_POLICY = "same-origin"
 
 # --- Keys (see lifeline/core/crypto.py and docs/adr/0002-field-encryption.md) ---
 # LIFELINE_KEYS: "1:<base64 32 bytes>,2:<base64 32 bytes>"; the highest version encrypts.
