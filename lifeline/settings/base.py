@@ -188,6 +188,9 @@ LIFELINE_BLIND_INDEX_KEY = env.str("LIFELINE_BLIND_INDEX_KEY", default="")
 LIFELINE_CODENAME_PEPPER = env.str("LIFELINE_CODENAME_PEPPER", default="")
 LIFELINE_KEY_FILE = env.str("LIFELINE_KEY_FILE", default="")
 
+# Flow files (lifeline/conversations/engine; docs/flows.md).
+LIFELINE_FLOWS_DIR = BASE_DIR / "flows"
+
 # Case numbers look like L-2026-000123.
 LIFELINE_CASE_NUMBER_PREFIX = env.str("LIFELINE_CASE_NUMBER_PREFIX", default="L")
 

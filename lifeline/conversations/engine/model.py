@@ -13,9 +13,15 @@ ROUTER_KINDS = frozenset(
     {"text", "choice", "yesno", "number", "date", "phone", "regex", "keyword"}
 )
 
-#: Actions a node may ask its host to perform when the node is entered.
+#: Actions a node may ask its host to perform when the node is entered:
+#: open_case (a new application from the case fields collected so far), update_case (add the
+#: fields collected to the case found by ``reidentify``), issue_codename (make one, store its hash,
+#: fill ``{codename}``), mark_ready (stage 2: the re-identified case goes to ``ready``),
+#: alert (put the conversation at the top of the operators' queue), handoff (an operator takes
+#: over), set_language.
 ACTION_KINDS = frozenset(
-    {"open_case", "update_case", "issue_codename", "handoff", "set_language", "alert"}
+    {"open_case", "update_case", "issue_codename", "mark_ready", "handoff", "set_language",
+     "alert"}
 )
 
 #: Host operations whose outcome chooses the exit (``do:`` nodes), with their outcomes.
