@@ -53,6 +53,14 @@ class PhoneSituation(models.TextChoices):
     NO_PHONE = "no_phone", _("Phone confiscated, no second phone")  # reachable only via others
 
 
+class Urgency(models.TextChoices):
+    NONE = "", _("Not said")  # stage 1, or not asked
+    CAN_WAIT = "can_wait", _("Can wait")  # safe for now
+    WOUNDED = "wounded", _("Wounded")  # needs help soon
+    UNDER_FIRE = "under_fire", _("Under fire now")  # immediate danger
+    ENCIRCLED = "encircled", _("Encircled")  # cut off
+
+
 class RequesterRelation(models.TextChoices):
     SELF = "self", _("The serviceman himself")
     SPOUSE = "spouse", _("Wife or husband")
@@ -93,6 +101,9 @@ class Case(SealedModel):
     phone_situation = models.CharField(
         max_length=16, choices=PhoneSituation.choices, default=PhoneSituation.UNKNOWN
     )
+    urgency = models.CharField(max_length=16, choices=Urgency.choices, default=Urgency.NONE)
+    # A number the person agreed to be called back on (issue: phone line); encrypted.
+    callback_phone = EncryptedTextField()
 
     # Blind indexes for exact look-ups and duplicate detection (never merged automatically).
     service_number_index = models.CharField(max_length=32, blank=True, default="", db_index=True)

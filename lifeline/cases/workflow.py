@@ -24,6 +24,7 @@ from lifeline.core import crypto
 from lifeline.core.models import Role, User
 from lifeline.stats.services import stat_record
 
+from . import codenames
 from .errors import (
     ActorNotAllowed,
     MissingRequirement,
@@ -57,6 +58,7 @@ class Transition:
     sources: frozenset[str]
     target: str
     roles: frozenset[str]
+    system: bool = False  # may a flow (no staff member) take it?
 
 
 _OPEN = frozenset(OPEN_STATUSES)
@@ -70,7 +72,7 @@ TRANSITIONS: dict[str, Transition] = {
         Transition("reject", frozenset({CaseStatus.APPLIED}), CaseStatus.REJECTED,
                    frozenset({Role.VERIFIER, Role.SUPERVISOR})),
         Transition("mark_ready", frozenset({CaseStatus.VERIFIED}), CaseStatus.READY,
-                   frozenset({Role.OPERATOR, Role.SUPERVISOR})),
+                   frozenset({Role.OPERATOR, Role.SUPERVISOR}), system=True),
         Transition("start_operation", frozenset({CaseStatus.READY}), CaseStatus.OPERATION,
                    frozenset({Role.SUPERVISOR})),
         Transition("record_surrender", frozenset({CaseStatus.OPERATION}),
@@ -190,6 +192,7 @@ def _apply(
     actor: User | None,
     note: str | None = None,
     data: Mapping[str, Any] | None = None,
+    via: str = "",
 ) -> Case:
     transition = TRANSITIONS[name]
     locked = _lock(case)
@@ -207,12 +210,14 @@ def _apply(
                 "allowed": allowed,
             }
         )
-    _check_role(
-        actor,
-        transition.roles,
-        _("move a case to %(target)s") % {"target": _label(transition.target)},
-    )
-    _check_access(actor, locked)
+    if not (actor is None and transition.system and via):
+        # (a flow may take a system transition on the case it re-identified: conversations.host)
+        _check_role(
+            actor,
+            transition.roles,
+            _("move a case to %(target)s") % {"target": _label(transition.target)},
+        )
+        _check_access(actor, locked)
     previous = locked.status
     locked.status = transition.target
     locked.status_changed_at = timezone.now()
@@ -221,6 +226,7 @@ def _apply(
         locked,
         kind=CaseEventKind.STATUS,
         actor=actor,
+        actor_label=via,
         from_status=previous,
         to_status=transition.target,
         note=note,
@@ -359,7 +365,7 @@ def case_assign(*, case: Case, actor: User, assignee: User | None) -> Case:
 def case_set_codename(*, case: Case, codename: str) -> None:
     """Store the hash of a codename issued to the applicant (the codename itself is not kept)."""
     locked = _lock(case)
-    locked.codename_hash = crypto.hash_secret(codename)
+    locked.codename_hash = crypto.hash_secret(codenames.normalise(codename))
     locked.save(update_fields=["codename_hash"])
     case.codename_hash = locked.codename_hash
     audit_record(
@@ -408,36 +414,172 @@ def case_reject(*, case: Case, actor: User, reason: str) -> Case:
 # --- Stage 2 ------------------------------------------------------------------------------
 
 
-@transaction.atomic
-def case_mark_ready(
-    *,
-    case: Case,
-    actor: User,
-    codename: str | None = None,
-    service_number: str | None = None,
-    note: str | None = None,
-) -> Case:
-    """verified → ready, after re-identifying the man by his codename or his service number."""
-    locked = Case.objects.get(pk=case.pk)
+def reidentify(
+    case: Case, *, codename: str | None = None, service_number: str | None = None
+) -> str:
+    """Check the person's proof against the case; return how he was re-identified."""
     if codename:
-        if not locked.codename_hash or not crypto.verify_secret(
-            codename.strip().lower(), locked.codename_hash
+        if not case.codename_hash or not crypto.verify_secret(
+            codenames.normalise(codename), case.codename_hash
         ):
             raise ReidentificationFailed(_("The codename does not match this case."))
-        method = "codename"
-    elif service_number:
+        return "codename"
+    if service_number:
         try:
             given = crypto.service_number_index(service_number)
         except crypto.BlindIndexError:
             raise ReidentificationFailed(_("That is not a service number.")) from None
-        if not locked.service_number_index or given != locked.service_number_index:
+        if not case.service_number_index or given != case.service_number_index:
             raise ReidentificationFailed(_("The service number does not match this case."))
-        method = "service_number"
+        return "service_number"
+    raise MissingRequirement(
+        _("Re-identify the person first: enter his codename or his service number.")
+    )
+
+
+@transaction.atomic
+def case_mark_ready(
+    *,
+    case: Case,
+    actor: User | None,
+    codename: str | None = None,
+    service_number: str | None = None,
+    note: str | None = None,
+    via: str = "",
+    reidentified_by: str | None = None,
+) -> Case:
+    """verified → ready, after re-identifying the man by his codename or his service number.
+
+    A flow (``actor=None``) passes ``via`` and ``reidentified_by``: it re-identified the man
+    itself with :func:`reidentify` earlier in the conversation."""
+    if actor is None:
+        if not via or reidentified_by not in ("codename", "service_number"):
+            raise ActorNotAllowed(_("A flow marks a case ready only after re-identifying him."))
+        method = reidentified_by
     else:
-        raise MissingRequirement(
-            _("Re-identify the person first: enter his codename or his service number.")
+        method = reidentify(
+            Case.objects.get(pk=case.pk), codename=codename, service_number=service_number
         )
-    return _apply(case, "mark_ready", actor=actor, note=note, data={"reidentified_by": method})
+    return _apply(
+        case, "mark_ready", actor=actor, note=note, via=via, data={"reidentified_by": method}
+    )
+
+
+#: Subject fields a flow or an operator may fill in after the application.
+UPDATABLE_FIELDS = frozenset(
+    {
+        "full_name",
+        "birth_date",
+        "service_number",
+        "rank",
+        "unit",
+        "location",
+        "group_size",
+        "urgency",
+        "phone_situation",
+        "mobilisation_status",
+        "callback_phone",
+    }
+)
+
+
+@transaction.atomic
+def case_update_fields(
+    *, case: Case, actor: User | None, fields: Mapping[str, Any], via: str = ""
+) -> Case:
+    """Add or correct subject fields (e.g. where he is now, at stage 2)."""
+    if actor is None:
+        if not via:
+            raise ActorNotAllowed(_("A case changed without a staff member must name its flow."))
+    else:
+        _check_role(actor, CREATE_ROLES, _("change an application"))
+    locked = _lock(case)
+    if actor is not None:
+        _check_access(actor, locked)
+    changed = []
+    for name, value in fields.items():
+        if name not in UPDATABLE_FIELDS:
+            continue
+        if name == "birth_date" and isinstance(value, str):
+            value = date.fromisoformat(value)
+        if name == "group_size":
+            value = max(1, int(value))
+        if getattr(locked, name) != value:
+            setattr(locked, name, value)
+            changed.append(name)
+    if changed:
+        locked.save()
+        _record(
+            locked,
+            kind=CaseEventKind.NOTE,
+            actor=actor,
+            actor_label=via,
+            data={"updated": sorted(changed)},
+            action="case.updated",
+            fields=tuple(sorted(changed)),
+        )
+    case.status = locked.status
+    return locked
+
+
+#: Personal fields blanked when the person asks to be forgotten.
+ERASABLE_FIELDS = (
+    "full_name",
+    "birth_date",
+    "service_number",
+    "rank",
+    "unit",
+    "location",
+    "callback_phone",
+)
+
+
+@transaction.atomic
+def case_erase_personal_data(*, case: Case, via: str) -> Case:
+    """The person asked to be forgotten (/forget): blank every personal field, drop the
+    codename, and withdraw the case if it is still open. Counts and statuses stay."""
+    locked = _lock(case)
+    for name in ERASABLE_FIELDS:
+        setattr(locked, name, None)
+    locked.codename_hash = ""
+    locked.save()
+    for event in locked.events.all():
+        if event.note is not None:
+            event.note = None
+            event.save(update_fields=["note"])
+    for operation in locked.operations.all():
+        operation.meeting_point = operation.signal = operation.outcome_note = None
+        operation.meeting_time = None
+        operation.save(update_fields=["meeting_point", "signal", "outcome_note", "meeting_time"])
+    fields = (*ERASABLE_FIELDS, "codename_hash")
+    if locked.status in OPEN_STATUSES:
+        previous = locked.status
+        locked.status = CaseStatus.WITHDRAWN
+        locked.status_changed_at = timezone.now()
+        locked.save(update_fields=["status", "status_changed_at", "updated_at"])
+        _cancel_open_operations(locked)
+        _record(
+            locked,
+            kind=CaseEventKind.STATUS,
+            actor=None,
+            actor_label=via,
+            from_status=previous,
+            to_status=CaseStatus.WITHDRAWN,
+            stat="case.withdrawn",
+            action="case.erased",
+            fields=(*fields, "status"),
+        )
+    else:
+        audit_record(
+            actor=None,
+            actor_label=via,
+            action="case.erased",
+            object_type="case",
+            object_id=locked.pk,
+            fields=fields,
+        )
+    case.status = locked.status
+    return locked
 
 
 # --- Operations (two-person rule) -----------------------------------------------------------

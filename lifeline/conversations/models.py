@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from lifeline.contacts.models import Contact, Identity
 from lifeline.core.channels import Channel, Language
-from lifeline.core.fields import EncryptedTextField
+from lifeline.core.fields import EncryptedJSONField, EncryptedTextField
 from lifeline.core.models import SealedModel
 
 
@@ -41,6 +41,10 @@ class Conversation(SealedModel):
     created_at = models.DateTimeField(auto_now_add=True)
     last_message_at = models.DateTimeField(null=True, blank=True)
     waiting_since = models.DateTimeField(null=True, blank=True)
+    # 1 = a stage-2 alert (a man at the front): first in the operators' queue.
+    priority = models.PositiveSmallIntegerField(default=0)
+    # A command waiting for confirmation ("forget"), so the next answer can confirm it.
+    pending_command = models.CharField(max_length=16, blank=True, default="")
 
     class Meta:
         indexes = [models.Index(fields=["status", "waiting_since"])]
@@ -73,3 +77,64 @@ class Message(SealedModel):
 
     def __str__(self) -> str:
         return f"{self.direction} message {str(self.pk)[:8]}"
+
+
+class FlowVersion(models.Model):
+    """The source of one version of a flow, kept so runs stay on the version they started on.
+    Editing a flow file means raising its ``version``; the old version stays here."""
+
+    name = models.CharField(max_length=64)
+    version = models.PositiveIntegerField()
+    source = models.TextField()
+    sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["name", "version"], name="flow_version_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.version}"
+
+
+class FlowRunStatus(models.TextChoices):
+    ACTIVE = "active", _("Active")  # waiting for the person or for the host
+    ENDED = "ended", _("Ended")  # reached its end
+    HANDED_OFF = "handed_off", _("Handed to an operator")  # too many unfitting answers, or asked
+    EXPIRED = "expired", _("Expired")  # silent too long
+    CANCELLED = "cancelled", _("Cancelled")  # /start, /forget, or an operator took over
+
+
+class FlowRun(SealedModel):
+    """One walk through a flow. Its state (answers included) is encrypted."""
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, null=True, blank=True, related_name="runs"
+    )
+    operator = models.ForeignKey(  # set when staff run a script (phone calls)
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="script_runs",
+    )
+    flow = models.CharField(max_length=64)
+    version = models.PositiveIntegerField()
+    status = models.CharField(
+        max_length=16, choices=FlowRunStatus.choices, default=FlowRunStatus.ACTIVE
+    )
+    state = EncryptedJSONField()
+    case = models.ForeignKey(
+        "cases.Case", on_delete=models.SET_NULL, null=True, blank=True, related_name="runs"
+    )
+    failed_reidentifications = models.PositiveSmallIntegerField(default=0)
+    reidentified_by = models.CharField(max_length=16, blank=True, default="")  # codename, ...
+    started_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["conversation", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.flow} v{self.version} ({self.status})"

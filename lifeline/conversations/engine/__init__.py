@@ -8,6 +8,14 @@ from .model import LANGUAGES, Flow, Node
 from .runner import Action, Message, RunState, Step, handle, resume, start
 
 __all__ = [
-    "LANGUAGES", "Action", "Flow", "Message", "Node", "RunState", "Step", "handle", "resume",
+    "LANGUAGES",
+    "Action",
+    "Flow",
+    "Message",
+    "Node",
+    "RunState",
+    "Step",
+    "handle",
+    "resume",
     "start",
 ]

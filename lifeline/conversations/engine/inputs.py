@@ -133,11 +133,16 @@ def _phone(router: Router, text: str) -> Answer | None:
 
 
 def _keyword(categories: tuple[Category, ...], text: str) -> Answer | None:
-    words = set(_norm(text).split(" "))
     normalised = _norm(text)
+    words = normalised.split(" ")
     for category in categories:
         for keyword in category.keywords:
-            if keyword in words or (" " in keyword and keyword in normalised):
+            if " " in keyword:
+                if keyword in normalised:
+                    return Answer(category.name, category.name)
+            # A keyword matches a word or the start of one ("фронт" in "фронте"): Russian and
+            # Ukrainian words change their endings.
+            elif any(w == keyword or (len(keyword) >= 4 and w.startswith(keyword)) for w in words):
                 return Answer(category.name, category.name)
     if any(c.name == "other" for c in categories):
         return Answer("other", text)

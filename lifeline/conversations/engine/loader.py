@@ -85,7 +85,8 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _constru
 # Keys like "yes"/"no"/"on" stay strings; dates stay text (the engine parses them itself).
 for first, resolvers in list(_Loader.yaml_implicit_resolvers.items()):
     _Loader.yaml_implicit_resolvers[first] = [
-        (tag, regexp) for tag, regexp in resolvers
+        (tag, regexp)
+        for tag, regexp in resolvers
         if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp")
     ]
 
@@ -119,8 +120,7 @@ class _Builder:
         for language in LANGUAGES:
             text = value.get(language)
             if not isinstance(text, str) or not text.strip():
-                self.error(self.line_of(value) or line,
-                           f"{what}: missing translation '{language}'")
+                self.error(self.line_of(value) or line, f"{what}: missing translation '{language}'")
             else:
                 values[language] = text.strip()
         for extra in set(value) - set(LANGUAGES):
@@ -143,11 +143,14 @@ class _Builder:
         if not isinstance(value, Mapping) or len(value) != 1:
             self.error(line, f"node '{node}': 'ask' takes one router, e.g. 'ask: {{text: {{}}}}'")
             return None
-        (kind, options), = value.items()
+        ((kind, options),) = value.items()
         options = options if options is not None else {}
         if kind not in ROUTER_KINDS:
-            self.error(line, f"node '{node}': unknown router '{kind}' "
-                             f"(one of {', '.join(sorted(ROUTER_KINDS))})")
+            self.error(
+                line,
+                f"node '{node}': unknown router '{kind}' "
+                f"(one of {', '.join(sorted(ROUTER_KINDS))})",
+            )
             return None
         if not isinstance(options, Mapping):
             self.error(line, f"node '{node}': options of '{kind}' must be a mapping")
@@ -165,8 +168,11 @@ class _Builder:
         elif kind == "yesno":
             for name in ("yes", "no"):
                 label = options.get(name)
-                text = self.text(label, self.line_of(options, name) or line,
-                                 f"'{name}' label") if label is not None else None
+                text = (
+                    self.text(label, self.line_of(options, name) or line, f"'{name}' label")
+                    if label is not None
+                    else None
+                )
                 categories.append(Category(name, text))
         elif kind == "keyword":
             for name, words in options.items():
@@ -174,8 +180,9 @@ class _Builder:
                     categories.append(Category("other"))
                     continue
                 if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
-                    self.error(self.line_of(options, name),
-                               f"keywords of '{name}' must be a list of words")
+                    self.error(
+                        self.line_of(options, name), f"keywords of '{name}' must be a list of words"
+                    )
                     continue
                 categories.append(Category(name, None, tuple(w.casefold() for w in words)))
         else:
@@ -216,10 +223,12 @@ class _Builder:
             return None
         for key in set(raw) - NODE_KEYS:
             self.error(self.line_of(raw, key), f"node '{name}': unknown key '{key}'")
-        say = self.texts(raw["say"], self.line_of(raw, "say"), f"node '{name}' say") \
-            if "say" in raw else ()
-        router = self.router(raw["ask"], self.line_of(raw, "ask"), name) if "ask" in raw \
-            else None
+        say = (
+            self.texts(raw["say"], self.line_of(raw, "say"), f"node '{name}' say")
+            if "say" in raw
+            else ()
+        )
+        router = self.router(raw["ask"], self.line_of(raw, "ask"), name) if "ask" in raw else None
         do = raw.get("do")
         if do is not None and do not in OPERATIONS:
             self.error(self.line_of(raw, "do"), f"node '{name}': unknown operation '{do}'")
@@ -227,18 +236,25 @@ class _Builder:
             self.error(self.line_of(raw, "do"), f"node '{name}': use either 'ask' or 'do'")
         result = raw.get("result")
         if result is not None and result not in results:
-            self.error(self.line_of(raw, "result"),
-                       f"node '{name}': unknown result '{result}' (declare it under 'results')")
+            self.error(
+                self.line_of(raw, "result"),
+                f"node '{name}': unknown result '{result}' (declare it under 'results')",
+            )
         set_field = raw.get("set")
         if set_field is not None:
             field = str(set_field).removeprefix("case.")
             if not str(set_field).startswith("case.") or field not in CASE_FIELDS:
-                self.error(self.line_of(raw, "set"),
-                           f"node '{name}': cannot set '{set_field}' "
-                           f"(one of case.{', case.'.join(sorted(CASE_FIELDS))})")
+                self.error(
+                    self.line_of(raw, "set"),
+                    f"node '{name}': cannot set '{set_field}' "
+                    f"(one of case.{', case.'.join(sorted(CASE_FIELDS))})",
+                )
             set_field = field
-        retry = self.text(raw["retry"], self.line_of(raw, "retry"), f"node '{name}' retry") \
-            if "retry" in raw else None
+        retry = (
+            self.text(raw["retry"], self.line_of(raw, "retry"), f"node '{name}' retry")
+            if "retry" in raw
+            else None
+        )
         actions = self.actions(raw.get("actions", []), self.line_of(raw, "actions"), name)
         end = bool(raw.get("end", False))
         nxt = raw.get("next")
@@ -257,8 +273,17 @@ class _Builder:
         if router is not None and router.kind in ("choice", "yesno") and router.kind:
             pass
         return Node(
-            name=name, line=line, say=say, actions=actions, router=router, do=do,
-            result=result, set_field=set_field, retry=retry, retries=retries, next=exits,
+            name=name,
+            line=line,
+            say=say,
+            actions=actions,
+            router=router,
+            do=do,
+            result=result,
+            set_field=set_field,
+            retry=retry,
+            retries=retries,
+            next=exits,
             end=end,
         )
 
@@ -268,17 +293,21 @@ class _Builder:
             return ()
         out = []
         for item in raw:
+            params: Any
             if isinstance(item, str):
                 kind, params = item, {}
             elif isinstance(item, Mapping) and len(item) == 1:
-                (kind, params), = item.items()
+                ((kind, params),) = item.items()
                 params = params if isinstance(params, Mapping) else {"value": params}
             else:
                 self.error(line, f"node '{node}': bad action {item!r}")
                 continue
             if kind not in ACTION_KINDS:
-                self.error(line, f"node '{node}': unknown action '{kind}' "
-                                 f"(one of {', '.join(sorted(ACTION_KINDS))})")
+                self.error(
+                    line,
+                    f"node '{node}': unknown action '{kind}' "
+                    f"(one of {', '.join(sorted(ACTION_KINDS))})",
+                )
                 continue
             if kind == "set_language" and params.get("value") not in LANGUAGES:
                 self.error(line, f"node '{node}': set_language needs one of {LANGUAGES}")
@@ -291,8 +320,7 @@ class _Builder:
             self.error(1, "a flow file is a mapping")
             return None
         if raw.get("spec_version") != SPEC_VERSION:
-            self.error(self.line_of(raw, "spec_version"),
-                       f"spec_version must be {SPEC_VERSION}")
+            self.error(self.line_of(raw, "spec_version"), f"spec_version must be {SPEC_VERSION}")
         name = raw.get("flow")
         if not isinstance(name, str) or not NAME.match(name):
             self.error(self.line_of(raw, "flow"), "'flow' names the flow (lower case)")
@@ -310,19 +338,22 @@ class _Builder:
         expire = DURATION.match(str(raw.get("expire_after", "24h")))
         if not expire:
             self.error(self.line_of(raw, "expire_after"), "expire_after is like 30m, 24h, 7d")
-        seconds = int(expire.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[
-            expire.group(2)] if expire else 86400
+        seconds = (
+            int(expire.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[expire.group(2)]
+            if expire
+            else 86400
+        )
         retries = raw.get("retries", 3)
-        handoff = self.text(raw.get("handoff"), self.line_of(raw, "handoff") or raw.line,
-                            "flow 'handoff' message")
+        handoff = self.text(
+            raw.get("handoff"), self.line_of(raw, "handoff") or raw.line, "flow 'handoff' message"
+        )
         raw_nodes = raw.get("nodes")
         if not isinstance(raw_nodes, Mapping) or not raw_nodes:
             self.error(self.line_of(raw, "nodes"), "'nodes' is missing or empty")
             return None
         nodes: dict[str, Node] = {}
         for node_name, node_raw in raw_nodes.items():
-            built = self.node(node_name, node_raw, self.line_of(raw_nodes, node_name),
-                              set(results))
+            built = self.node(node_name, node_raw, self.line_of(raw_nodes, node_name), set(results))
             if built is not None:
                 nodes[node_name] = built
         start = raw.get("start")
@@ -331,25 +362,38 @@ class _Builder:
         self.check_graph(nodes, start, set(results))
         if self.errors or handoff is None:
             return None
-        return Flow(name=name, version=version, start=str(start), nodes=nodes,
-                    results=frozenset(results), expire_after=seconds, retries=int(retries),
-                    handoff_text=handoff, path=self.path)
+        return Flow(
+            name=name,
+            version=version,
+            start=str(start),
+            nodes=nodes,
+            results=frozenset(results),
+            expire_after=seconds,
+            retries=int(retries),
+            handoff_text=handoff,
+            path=self.path,
+        )
 
     def check_graph(self, nodes: Mapping[str, Node], start: Any, results: set[str]) -> None:
         for node in nodes.values():
             exits = node.exits
             for key, target in node.next.items():
                 if key != "*" and key not in exits:
-                    self.error(node.line, f"node '{node.name}': exit '{key}' does not exist "
-                                          f"(exits: {', '.join(sorted(exits))})")
+                    self.error(
+                        node.line,
+                        f"node '{node.name}': exit '{key}' does not exist "
+                        f"(exits: {', '.join(sorted(exits))})",
+                    )
                 if target.startswith(FLOW_PREFIX):
                     other = target.removeprefix(FLOW_PREFIX)
                     if self.known_flows and other not in self.known_flows:
-                        self.error(node.line, f"node '{node.name}': exit to unknown flow "
-                                              f"'{other}'")
+                        self.error(node.line, f"node '{node.name}': exit to unknown flow '{other}'")
                 elif target != END and target not in nodes:
-                    self.error(node.line, f"node '{node.name}': exit '{key}' goes to "
-                                          f"'{target}', which does not exist (dangling exit)")
+                    self.error(
+                        node.line,
+                        f"node '{node.name}': exit '{key}' goes to "
+                        f"'{target}', which does not exist (dangling exit)",
+                    )
             if not node.end and "*" not in node.next:
                 for missing in sorted(exits - set(node.next)):
                     self.error(node.line, f"node '{node.name}': exit '{missing}' leads nowhere")
@@ -357,8 +401,11 @@ class _Builder:
                 for language, value in text.values.items():
                     for _, field_name, _, _ in string.Formatter().parse(value):
                         if field_name and field_name not in results | HOST_VALUES:
-                            self.error(node.line, f"node '{node.name}' ({language}): unknown "
-                                                  f"placeholder '{{{field_name}}}'")
+                            self.error(
+                                node.line,
+                                f"node '{node.name}' ({language}): unknown "
+                                f"placeholder '{{{field_name}}}'",
+                            )
         if start in nodes:
             seen = {start}
             todo = [start]
@@ -369,8 +416,7 @@ class _Builder:
                         todo.append(target)
             for name in nodes:
                 if name not in seen:
-                    self.error(nodes[name].line, f"node '{name}' is unreachable from "
-                                                 f"'{start}'")
+                    self.error(nodes[name].line, f"node '{name}' is unreachable from '{start}'")
 
 
 def parse_flow(text: str, path: str, known_flows: Iterable[str] = ()) -> Flow:
@@ -380,8 +426,15 @@ def parse_flow(text: str, path: str, known_flows: Iterable[str] = ()) -> Flow:
         raw = yaml.load(text, Loader=_Loader)  # noqa: S506 - SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        raise FlowInvalid([FlowError(path, (mark.line + 1) if mark else 1,
-                                     f"not valid YAML: {getattr(exc, 'problem', exc)}")]) from None
+        raise FlowInvalid(
+            [
+                FlowError(
+                    path,
+                    (mark.line + 1) if mark else 1,
+                    f"not valid YAML: {getattr(exc, 'problem', exc)}",
+                )
+            ]
+        ) from None
     flow = builder.flow(raw)
     if flow is None:
         raise FlowInvalid(builder.errors or [FlowError(path, 1, "invalid flow")])

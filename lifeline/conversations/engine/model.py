@@ -9,9 +9,7 @@ from typing import Any
 LANGUAGES: tuple[str, ...] = ("ru", "uk", "en")
 
 #: Router kinds: how a node reads the person's answer.
-ROUTER_KINDS = frozenset(
-    {"text", "choice", "yesno", "number", "date", "phone", "regex", "keyword"}
-)
+ROUTER_KINDS = frozenset({"text", "choice", "yesno", "number", "date", "phone", "regex", "keyword"})
 
 #: Actions a node may ask its host to perform when the node is entered:
 #: open_case (a new application from the case fields collected so far), update_case (add the
@@ -20,8 +18,7 @@ ROUTER_KINDS = frozenset(
 #: alert (put the conversation at the top of the operators' queue), handoff (an operator takes
 #: over), set_language.
 ACTION_KINDS = frozenset(
-    {"open_case", "update_case", "issue_codename", "mark_ready", "handoff", "set_language",
-     "alert"}
+    {"open_case", "update_case", "issue_codename", "mark_ready", "handoff", "set_language", "alert"}
 )
 
 #: Host operations whose outcome chooses the exit (``do:`` nodes), with their outcomes.
@@ -33,9 +30,18 @@ OPERATIONS: Mapping[str, frozenset[str]] = {
 #: Case fields a flow may set (``set: case.<field>``).
 CASE_FIELDS = frozenset(
     {
-        "full_name", "birth_date", "service_number", "rank", "unit", "location",
-        "mobilisation_status", "group_size", "phone_situation", "requester_relation",
-        "callback_phone", "urgency",
+        "full_name",
+        "birth_date",
+        "service_number",
+        "rank",
+        "unit",
+        "location",
+        "mobilisation_status",
+        "group_size",
+        "phone_situation",
+        "requester_relation",
+        "callback_phone",
+        "urgency",
     }
 )
 

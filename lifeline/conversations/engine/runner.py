@@ -96,13 +96,20 @@ def _buttons(node: Node, language: str) -> tuple[str, ...]:
     return tuple(c.label.get(language) for c in node.router.categories if c.label is not None)
 
 
-def start(flow: Flow, *, language: str, now: datetime,
-          results: dict[str, Any] | None = None) -> Step:
+def start(
+    flow: Flow, *, language: str, now: datetime, results: dict[str, Any] | None = None
+) -> Step:
     if language not in LANGUAGES:
         language = "ru"
-    state = RunState(flow=flow.name, version=flow.version, language=language, node=flow.start,
-                     status=WAITING_INPUT, results=dict(results or {}),
-                     last_activity=now.isoformat())
+    state = RunState(
+        flow=flow.name,
+        version=flow.version,
+        language=language,
+        node=flow.start,
+        status=WAITING_INPUT,
+        results=dict(results or {}),
+        last_activity=now.isoformat(),
+    )
     return _enter(flow, state, flow.start, [])
 
 
@@ -112,8 +119,12 @@ def _enter(flow: Flow, state: RunState, target: str, outputs: list[Output]) -> S
         if target == END:
             return Step(replace(state, node=None, status=ENDED), tuple(outputs))
         if target.startswith(FLOW_PREFIX):
-            outputs.append(Action("start_flow", {"flow": target.removeprefix(FLOW_PREFIX),
-                                                 "results": dict(state.results)}))
+            outputs.append(
+                Action(
+                    "start_flow",
+                    {"flow": target.removeprefix(FLOW_PREFIX), "results": dict(state.results)},
+                )
+            )
             return Step(replace(state, node=None, status=ENDED), tuple(outputs))
         node = flow.nodes[target]
         state = replace(state, node=node.name, retries=0)
@@ -142,6 +153,17 @@ def _enter(flow: Flow, state: RunState, target: str, outputs: list[Output]) -> S
     raise RuntimeError(f"flow {flow.name}: more than {MAX_CHAIN} nodes without a question")
 
 
+def prompt(flow: Flow, state: RunState) -> list[Message]:
+    """The current question again (after a language change, or when the person is lost)."""
+    if state.status != WAITING_INPUT or state.node is None:
+        return []
+    node = flow.nodes[state.node]
+    texts = [render(t, state.language, state.results) for t in node.say] or [""]
+    messages = [Message(t) for t in texts[:-1]]
+    messages.append(Message(texts[-1], _buttons(node, state.language)))
+    return messages
+
+
 def _expired(flow: Flow, state: RunState, now: datetime) -> bool:
     if not state.last_activity:
         return False
@@ -167,12 +189,15 @@ def handle(flow: Flow, state: RunState, text: str, *, now: datetime) -> Step:
         if retries > limit:
             return Step(
                 replace(state, status=HANDED_OFF, node=None, retries=retries),
-                (Message(flow.handoff_text.get(state.language)),
-                 Action("handoff", {"reason": "retries", "node": node.name})),
+                (
+                    Message(flow.handoff_text.get(state.language)),
+                    Action("handoff", {"reason": "retries", "node": node.name}),
+                ),
             )
         retry = node.retry or (node.say[-1] if node.say else flow.handoff_text)
-        message = Message(render(retry, state.language, state.results),
-                          _buttons(node, state.language))
+        message = Message(
+            render(retry, state.language, state.results), _buttons(node, state.language)
+        )
         return Step(replace(state, retries=retries), (message,))
     results = dict(state.results)
     case = dict(state.case)
@@ -185,8 +210,14 @@ def handle(flow: Flow, state: RunState, text: str, *, now: datetime) -> Step:
     return _enter(flow, state, target, [])
 
 
-def resume(flow: Flow, state: RunState, outcome: str, *, now: datetime,
-           values: dict[str, Any] | None = None) -> Step:
+def resume(
+    flow: Flow,
+    state: RunState,
+    outcome: str,
+    *,
+    now: datetime,
+    values: dict[str, Any] | None = None,
+) -> Step:
     """The host finished the operation a ``do`` node asked for; ``outcome`` picks the exit."""
     if state.status != WAITING_HOST or state.node is None:
         return Step(state, ())

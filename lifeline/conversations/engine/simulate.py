@@ -64,8 +64,12 @@ class DryHost:
         for action in list(step.actions):
             if action.kind == "start_flow":
                 self.flow = self.flows[action.params["flow"]]
-                nxt = runner.start(self.flow, language=state.language, now=self.now,
-                                   results=action.params.get("results"))
+                nxt = runner.start(
+                    self.flow,
+                    language=state.language,
+                    now=self.now,
+                    results=action.params.get("results"),
+                )
                 nxt = self._settle(nxt)
                 outputs.extend(nxt.outputs)
                 state = nxt.state
@@ -77,14 +81,17 @@ class DryHost:
         return self._settle(runner.start(self.flow, language=language, now=self.now))
 
     def send(self, text: str) -> runner.Step:
-        assert self.flow is not None and self.state is not None  # noqa: S101
+        if self.flow is None or self.state is None:
+            raise RuntimeError("start a flow first")
         self.now += timedelta(seconds=5)
         return self._settle(runner.handle(self.flow, self.state, text, now=self.now))
 
     def host(self, outcome: str, values: dict[str, Any] | None = None) -> runner.Step:
-        assert self.flow is not None and self.state is not None  # noqa: S101
-        return self._settle(runner.resume(self.flow, self.state, outcome, now=self.now,
-                                          values=values))
+        if self.flow is None or self.state is None:
+            raise RuntimeError("start a flow first")
+        return self._settle(
+            runner.resume(self.flow, self.state, outcome, now=self.now, values=values)
+        )
 
     @staticmethod
     def render(message: runner.Message) -> str:
@@ -116,37 +123,48 @@ def check(step_no: int, spec: Mapping[str, Any], step: runner.Step) -> None:
     joined = "\n".join(texts)
     for expected in _as_list(spec.get("expect")):
         if expected not in joined:
-            raise ScriptMismatch(step_no, f"expected a reply containing {expected!r}, "
-                                          f"got: {joined!r}")
+            raise ScriptMismatch(
+                step_no, f"expected a reply containing {expected!r}, got: {joined!r}"
+            )
     for unexpected in _as_list(spec.get("not_expect")):
         if unexpected in joined:
             raise ScriptMismatch(step_no, f"did not expect {unexpected!r} in: {joined!r}")
     if "buttons" in spec:
         buttons = [b for m in step.messages for b in m.buttons]
         if buttons != _as_list(spec["buttons"]):
-            raise ScriptMismatch(step_no, f"expected buttons {_as_list(spec['buttons'])}, "
-                                          f"got {buttons}")
+            raise ScriptMismatch(
+                step_no, f"expected buttons {_as_list(spec['buttons'])}, got {buttons}"
+            )
     if "actions" in spec:
         kinds = [a.kind for a in step.actions if a.kind != "start_flow"]
         if kinds != _as_list(spec["actions"]):
-            raise ScriptMismatch(step_no, f"expected actions {_as_list(spec['actions'])}, "
-                                          f"got {kinds}")
+            raise ScriptMismatch(
+                step_no, f"expected actions {_as_list(spec['actions'])}, got {kinds}"
+            )
     if "status" in spec and step.state.status != spec["status"]:
-        raise ScriptMismatch(step_no, f"expected status {spec['status']!r}, "
-                                      f"got {step.state.status!r}")
+        raise ScriptMismatch(
+            step_no, f"expected status {spec['status']!r}, got {step.state.status!r}"
+        )
     if "flow" in spec and step.state.flow != spec["flow"]:
-        raise ScriptMismatch(step_no, f"expected to be in flow {spec['flow']!r}, "
-                                      f"got {step.state.flow!r}")
+        raise ScriptMismatch(
+            step_no, f"expected to be in flow {spec['flow']!r}, got {step.state.flow!r}"
+        )
     if "case" in spec:
         for key, value in dict(spec["case"]).items():
             if step.state.case.get(key) != value:
-                raise ScriptMismatch(step_no, f"expected case.{key} = {value!r}, "
-                                              f"got {step.state.case.get(key)!r}")
+                raise ScriptMismatch(
+                    step_no, f"expected case.{key} = {value!r}, got {step.state.case.get(key)!r}"
+                )
 
 
-def run_script(flows: Mapping[str, Flow], script_text: str, *, name: str | None = None,
-               language: str | None = None,
-               echo: Callable[[str], None] | None = None) -> int:
+def run_script(
+    flows: Mapping[str, Flow],
+    script_text: str,
+    *,
+    name: str | None = None,
+    language: str | None = None,
+    echo: Callable[[str], None] | None = None,
+) -> int:
     """Run a scripted transcript; return the number of steps checked. Raises ScriptMismatch."""
     script = yaml.safe_load(script_text)
     if not isinstance(script, dict) or not isinstance(script.get("steps"), list):

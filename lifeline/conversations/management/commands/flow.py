@@ -18,8 +18,11 @@ class Command(BaseCommand):
     help = "Validate flows, or talk to one in the terminal (optionally from a script)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--dir", default=str(settings.LIFELINE_FLOWS_DIR),
-                            help="folder of flow files (default: the project's flows/)")
+        parser.add_argument(
+            "--dir",
+            default=str(settings.LIFELINE_FLOWS_DIR),
+            help="folder of flow files (default: the project's flows/)",
+        )
         sub = parser.add_subparsers(dest="action", required=True)
         sub.add_parser("validate", help="check every flow; errors name file and line")
         simulate = sub.add_parser("simulate", help="talk to a flow")
@@ -36,8 +39,9 @@ class Command(BaseCommand):
             raise CommandError(f"{len(exc.errors)} problem(s) in the flows") from None
         if options["action"] == "validate":
             for flow in flows.values():
-                self.stdout.write(f"ok  {flow.path}  ({flow.name} v{flow.version}, "
-                                  f"{len(flow.nodes)} nodes)")
+                self.stdout.write(
+                    f"ok  {flow.path}  ({flow.name} v{flow.version}, {len(flow.nodes)} nodes)"
+                )
             return
         name = options["name"]
         if name not in flows:
@@ -45,8 +49,13 @@ class Command(BaseCommand):
         if options["script"]:
             path = Path(options["script"])
             try:
-                count = run_script(flows, path.read_text(encoding="utf-8"), name=name,
-                                   language=options["lang"], echo=self.stdout.write)
+                count = run_script(
+                    flows,
+                    path.read_text(encoding="utf-8"),
+                    name=name,
+                    language=options["lang"],
+                    echo=self.stdout.write,
+                )
             except ScriptMismatch as exc:
                 raise CommandError(f"{path}: {exc}") from None
             self.stdout.write(self.style.SUCCESS(f"{path}: all {count} steps as expected"))

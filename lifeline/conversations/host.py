@@ -1,0 +1,515 @@
+"""The Django host of the conversation engine.
+
+Channels (Telegram, web chat) and the console call :func:`conversation_input` with what the
+person wrote; it answers global commands (/start, /lang, /forget), feeds the active flow run,
+applies the actions the flow asks for through the cases services, stores every message, and
+returns the replies to send. The engine itself never touches the database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import override
+
+from lifeline.cases import codenames, workflow
+from lifeline.cases.errors import CaseError
+from lifeline.cases.models import Case, CaseStatus
+from lifeline.core import crypto
+from lifeline.core.models import User
+from lifeline.stats.services import stat_record
+
+from .engine import LANGUAGES, runner
+from .engine.loader import load_flows, parse_flow
+from .engine.model import Flow
+from .models import (
+    Conversation,
+    ConversationStatus,
+    Direction,
+    FlowRun,
+    FlowRunStatus,
+    FlowVersion,
+    Message,
+)
+
+ENTRY_FLOW = "soldier_intake"
+#: Case fields set after the case is opened (case_create does not take them).
+LATER_FIELDS = frozenset({"urgency", "callback_phone"})
+#: relative_intake's "how can he be reached" answer, as the case's phone situation.
+REACH_TO_PHONE = {
+    "own_phone": "own_phone",
+    "second_phone": "second_phone",
+    "via_relative": "no_phone",
+    "no_contact": "no_phone",
+}
+MAX_REIDENTIFY_FAILURES = 3
+YES_WORDS = frozenset({"yes", "y", "да", "так", "д", "т"})
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    buttons: tuple[str, ...] = ()
+
+
+@dataclass
+class _Context:
+    """What the host learns while applying actions: filled into later messages."""
+
+    values: dict[str, str] = field(default_factory=dict)
+    replies: list[Reply] = field(default_factory=list)
+
+
+class FlowVersionConflict(Exception):
+    """A flow file changed but kept its version number: runs could not be pinned."""
+
+
+# --- Flows and their pinned versions -----------------------------------------------------
+
+
+def _flows_dir() -> Path:
+    return Path(settings.LIFELINE_FLOWS_DIR)
+
+
+def current_flows() -> dict[str, Flow]:
+    """The flows on disk, validated. Their sources are recorded as pinned versions."""
+    flows = load_flows(_flows_dir())
+    for flow in flows.values():
+        _record_version(flow)
+    return flows
+
+
+def _record_version(flow: Flow) -> None:
+    source = Path(flow.path).read_text(encoding="utf-8")
+    digest = hashlib.sha256(source.encode()).hexdigest()
+    existing = FlowVersion.objects.filter(name=flow.name, version=flow.version).first()
+    if existing is None:
+        FlowVersion.objects.get_or_create(
+            name=flow.name, version=flow.version, defaults={"source": source, "sha256": digest}
+        )
+    elif existing.sha256 != digest:
+        raise FlowVersionConflict(
+            f"{flow.path} changed but is still version {flow.version}: raise 'version' so "
+            "conversations in progress keep the version they started on"
+        )
+
+
+_pinned_cache: dict[tuple[str, int], Flow] = {}
+
+
+def pinned_flow(name: str, version: int) -> Flow:
+    """The flow exactly as it was when a run started on it."""
+    key = (name, version)
+    if key not in _pinned_cache:
+        stored = FlowVersion.objects.get(name=name, version=version)
+        names = list(FlowVersion.objects.values_list("name", flat=True).distinct())
+        _pinned_cache[key] = parse_flow(stored.source, f"{name}.yaml", names)
+    return _pinned_cache[key]
+
+
+# --- Entry point ------------------------------------------------------------------------
+
+
+def conversation_input(conversation: Conversation, text: str) -> list[Reply]:
+    """The person wrote ``text``. Returns the replies, already stored as outbound messages."""
+    text = (text or "").strip()
+    with transaction.atomic():
+        conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        Message.objects.create(conversation=conversation, direction=Direction.IN, text=text)
+        conversation.last_message_at = timezone.now()
+        conversation.save(update_fields=["last_message_at"])
+        with override(conversation.language):
+            replies = _dispatch(conversation, text)
+        for reply in replies:
+            Message.objects.create(
+                conversation=conversation, direction=Direction.OUT, text=reply.text
+            )
+    return replies
+
+
+def _dispatch(conversation: Conversation, text: str) -> list[Reply]:
+    command, _sep, argument = text.partition(" ")
+    command = command.lower().split("@")[0]  # Telegram adds @botname in groups
+    if conversation.pending_command == "forget":
+        return _confirm_forget(conversation, text)
+    if command == "/start":
+        _cancel_runs(conversation)
+        return start_flow(conversation, ENTRY_FLOW)
+    if command == "/lang":
+        return _change_language(conversation, argument.strip().lower())
+    if command == "/forget":
+        conversation.pending_command = "forget"
+        conversation.save(update_fields=["pending_command"])
+        return [
+            Reply(
+                _(
+                    "This will erase what you told us: your application and this conversation. "
+                    "It cannot be undone. Erase everything?"
+                ),
+                (_("Yes, erase"), _("No, keep it")),
+            )
+        ]
+    run = _active_run(conversation)
+    if run is None:
+        if conversation.status in (ConversationStatus.WAITING, ConversationStatus.ACTIVE):
+            return []  # an operator has the conversation: the message waits for them
+        return start_flow(conversation, ENTRY_FLOW)
+    return _feed(run, conversation, text)
+
+
+def _active_run(conversation: Conversation) -> FlowRun | None:
+    return (
+        FlowRun.objects.select_for_update()
+        .filter(conversation=conversation, status=FlowRunStatus.ACTIVE)
+        .order_by("-started_at")
+        .first()
+    )
+
+
+def _cancel_runs(conversation: Conversation) -> None:
+    FlowRun.objects.filter(conversation=conversation, status=FlowRunStatus.ACTIVE).update(
+        status=FlowRunStatus.CANCELLED, state=None
+    )
+
+
+# --- Running flows ----------------------------------------------------------------------
+
+
+def start_flow(
+    conversation: Conversation | None,
+    name: str,
+    *,
+    language: str | None = None,
+    results: dict[str, Any] | None = None,
+    operator: User | None = None,
+    case: Case | None = None,
+) -> list[Reply]:
+    flows = current_flows()
+    flow = flows[name]
+    lang = language or (conversation.language if conversation else "ru")
+    run = FlowRun(
+        conversation=conversation,
+        operator=operator,
+        flow=flow.name,
+        version=flow.version,
+        case=case,
+    )
+    step = runner.start(flow, language=lang, now=timezone.now(), results=results)
+    if conversation is not None and conversation.status == ConversationStatus.CLOSED:
+        conversation.status = ConversationStatus.BOT
+        conversation.save(update_fields=["status"])
+    return _apply(run, flow, step, conversation)
+
+
+def _feed(run: FlowRun, conversation: Conversation | None, text: str) -> list[Reply]:
+    flow = pinned_flow(run.flow, run.version)
+    state = runner.RunState.from_dict(run.state)
+    step = runner.handle(flow, state, text, now=timezone.now())
+    return _apply(run, flow, step, conversation)
+
+
+def run_input(run: FlowRun, text: str) -> list[Reply]:
+    """Feed a run directly (the operator's phone script)."""
+    with transaction.atomic():
+        run = FlowRun.objects.select_for_update().get(pk=run.pk)
+        return _feed(run, run.conversation, text)
+
+
+def _apply(
+    run: FlowRun, flow: Flow, step: runner.Step, conversation: Conversation | None
+) -> list[Reply]:
+    context = _Context()
+    state = step.state
+    for output in step.outputs:
+        if isinstance(output, runner.Message):
+            text = output.text
+            for key, value in context.values.items():
+                text = text.replace("{" + key + "}", value)
+            context.replies.append(Reply(text, output.buttons))
+            continue
+        follow_up = _action(run, flow, output, state, conversation, context)
+        if follow_up is not None:
+            return context.replies + follow_up
+    _save_run(run, state)
+    if state.status == runner.WAITING_HOST:
+        context.replies.extend(_operation(run, flow, state, conversation))
+    return context.replies
+
+
+def _save_run(run: FlowRun, state: runner.RunState) -> None:
+    status = {
+        runner.WAITING_INPUT: FlowRunStatus.ACTIVE,
+        runner.WAITING_HOST: FlowRunStatus.ACTIVE,
+        runner.ENDED: FlowRunStatus.ENDED,
+        runner.HANDED_OFF: FlowRunStatus.HANDED_OFF,
+        runner.EXPIRED: FlowRunStatus.EXPIRED,
+    }[state.status]
+    run.status = status
+    # Answers are kept only while the run is active: a finished run keeps no personal data.
+    run.state = state.to_dict() if status == FlowRunStatus.ACTIVE else None
+    run.save()
+
+
+def _via(run: FlowRun) -> str:
+    return f"flow:{run.flow}"
+
+
+def _actor(run: FlowRun) -> User | None:
+    return run.operator
+
+
+def _case_fields(raw: dict[str, Any]) -> dict[str, Any]:
+    fields = dict(raw)
+    if isinstance(fields.get("birth_date"), str):
+        fields["birth_date"] = date.fromisoformat(fields["birth_date"])
+    for key in ("full_name", "service_number", "rank", "unit", "location"):
+        value = fields.get(key)
+        if isinstance(value, str) and value.strip().casefold() in {
+            "нет",
+            "ні",
+            "no",
+            "не знаю",
+            "unknown",
+            "не можу",
+            "не могу",
+            "cannot",
+            "-",
+        }:
+            fields[key] = None
+    return fields
+
+
+def _action(
+    run: FlowRun,
+    flow: Flow,
+    action: runner.Action,
+    state: runner.RunState,
+    conversation: Conversation | None,
+    context: _Context,
+) -> list[Reply] | None:
+    """Apply one action. Returns replies to end the step early (e.g. a jump to another flow)."""
+    kind = action.kind
+    via = _via(run)
+    if kind == "start_flow":
+        _save_run(run, state)
+        return start_flow(
+            conversation,
+            str(action.params["flow"]),
+            language=state.language,
+            results=dict(action.params.get("results") or {}),
+            operator=run.operator,
+            case=run.case,
+        )
+    if kind == "expired":
+        _save_run(run, state)
+        if conversation is None:
+            return []
+        with override(state.language):
+            note = Reply(
+                _(
+                    "Our previous conversation was left unfinished for too long, so "
+                    "let us start again."
+                )
+            )
+        return [note, *start_flow(conversation, ENTRY_FLOW, language=state.language)]
+    if kind == "open_case":
+        fields = _case_fields(action.params.get("fields", {}))
+        relation = fields.pop("requester_relation", None)
+        reach = (action.params.get("results") or {}).get("reach")
+        if reach and "phone_situation" not in fields:  # a relative told us how he is reached
+            fields["phone_situation"] = REACH_TO_PHONE.get(str(reach), "unknown")
+        fields = {k: v for k, v in fields.items() if k in workflow.UPDATABLE_FIELDS}
+        try:
+            run.case = workflow.case_create(
+                actor=_actor(run),
+                via="" if run.operator else via,
+                channel=conversation.channel if conversation else "phone",
+                language=state.language,
+                requester=conversation.contact if conversation else None,
+                requester_relation=relation or "self",
+                **{k: v for k, v in fields.items() if k not in LATER_FIELDS},
+            )
+            later = {k: v for k, v in fields.items() if k in LATER_FIELDS and v}
+            if later:
+                workflow.case_update_fields(case=run.case, actor=_actor(run), via=via, fields=later)
+        except CaseError:
+            # Not enough to open an application (e.g. a relative who knows no name):
+            # an operator takes over with what was said.
+            _handoff(conversation, priority=0)
+        return None
+    if kind == "update_case":
+        if run.case is not None:
+            workflow.case_update_fields(
+                case=run.case,
+                actor=_actor(run),
+                via=via,
+                fields=_case_fields(action.params.get("fields", {})),
+            )
+        return None
+    if kind == "issue_codename":
+        if run.case is not None:
+            words = codenames.generate()
+            workflow.case_set_codename(case=run.case, codename=words)
+            context.values["codename"] = words
+        return None
+    if kind == "mark_ready":
+        if run.case is not None:
+            # Not yet verified, say: the alert that follows brings an operator anyway.
+            with contextlib.suppress(CaseError):
+                workflow.case_mark_ready(
+                    case=run.case, actor=None, via=via, reidentified_by=run.reidentified_by or None
+                )
+        return None
+    if kind == "alert":
+        _handoff(conversation, priority=1)
+        stat_record(
+            kind="conversation.alert",
+            channel=conversation.channel if conversation else "phone",
+            language=state.language,
+        )
+        return None
+    if kind == "handoff":
+        _handoff(conversation, priority=0)
+        return None
+    if kind == "set_language":
+        if conversation is not None:
+            _set_language(conversation, str(action.params["value"]))
+        return None
+    raise ValueError(f"unknown action {kind}")
+
+
+def _handoff(conversation: Conversation | None, *, priority: int) -> None:
+    if conversation is None:
+        return
+    conversation.status = ConversationStatus.WAITING
+    conversation.waiting_since = conversation.waiting_since or timezone.now()
+    conversation.priority = max(conversation.priority, priority)
+    conversation.save(update_fields=["status", "waiting_since", "priority"])
+
+
+def _operation(
+    run: FlowRun, flow: Flow, state: runner.RunState, conversation: Conversation | None
+) -> list[Reply]:
+    """A ``do`` node: perform it now and resume the flow with its outcome."""
+    assert state.node is not None  # noqa: S101
+    node = flow.nodes[state.node]
+    values: dict[str, Any] = {}
+    if node.do == "reidentify":
+        outcome = _reidentify(run, state, conversation)
+        # The codename the person typed is never kept, even encrypted.
+        values = {"codename": None}
+    else:
+        outcome = "ok"
+    results = {k: v for k, v in {**state.results, **values}.items() if v is not None}
+    state = runner.RunState(**{**state.to_dict(), "results": results})
+    step = runner.resume(flow, state, outcome, now=timezone.now())
+    return _apply(run, flow, step, conversation)
+
+
+def _reidentify(run: FlowRun, state: runner.RunState, conversation: Conversation | None) -> str:
+    if run.failed_reidentifications >= MAX_REIDENTIFY_FAILURES:
+        return "locked"
+    codename = str(state.results.get("codename") or "")
+    service_number = str(state.results.get("service_number") or "")
+    candidates = Case.objects.filter(
+        status__in=[CaseStatus.APPLIED, CaseStatus.VERIFIED, CaseStatus.READY, CaseStatus.OPERATION]
+    )
+    try:
+        by_number = crypto.service_number_index(service_number) if service_number else None
+    except crypto.BlindIndexError:
+        by_number = None
+    match = Q(pk__in=[])
+    if by_number:
+        match |= Q(service_number_index=by_number)
+    if conversation is not None:
+        match |= Q(requester=conversation.contact)
+    for case in candidates.filter(match)[:20]:
+        try:
+            method = workflow.reidentify(case, codename=codename or None)
+        except CaseError:
+            continue
+        run.case = case
+        run.reidentified_by = method
+        run.save(update_fields=["case", "reidentified_by"])
+        return "ok"
+    run.failed_reidentifications += 1
+    run.save(update_fields=["failed_reidentifications"])
+    stat_record(kind="reidentify.failed", channel=conversation.channel if conversation else "phone")
+    if run.failed_reidentifications >= MAX_REIDENTIFY_FAILURES:
+        return "locked"
+    return "failed"
+
+
+# --- Commands ---------------------------------------------------------------------------
+
+
+def _set_language(conversation: Conversation, language: str) -> None:
+    conversation.language = language
+    conversation.save(update_fields=["language"])
+    contact = conversation.contact
+    contact.language = language
+    contact.save(update_fields=["language"])
+
+
+def _change_language(conversation: Conversation, language: str) -> list[Reply]:
+    if language not in LANGUAGES:
+        return [Reply(_("Choose a language:"), ("/lang ru", "/lang uk", "/lang en"))]
+    _set_language(conversation, language)
+    run = _active_run(conversation)
+    with override(language):
+        replies = [Reply(_("Language changed."))]
+    if run is not None and run.state:
+        flow = pinned_flow(run.flow, run.version)
+        state = runner.RunState.from_dict(run.state)
+        state = runner.RunState(**{**state.to_dict(), "language": language})
+        run.state = state.to_dict()
+        run.save(update_fields=["state"])
+        replies.extend(Reply(m.text, m.buttons) for m in runner.prompt(flow, state))
+    return replies
+
+
+def _confirm_forget(conversation: Conversation, text: str) -> list[Reply]:
+    conversation.pending_command = ""
+    conversation.save(update_fields=["pending_command"])
+    answer = text.strip().casefold()
+    yes_labels = set()
+    for language in LANGUAGES:
+        with override(language):
+            yes_labels.add(_("Yes, erase").casefold())
+    if answer not in yes_labels and answer.split(" ")[0] not in YES_WORDS:
+        return [Reply(_("Nothing was erased."))]
+    forget_contact(conversation)
+    return [
+        Reply(
+            _(
+                "Done: your application and our conversation are erased. If you write "
+                "again, we start from the beginning."
+            )
+        )
+    ]
+
+
+def forget_contact(conversation: Conversation) -> None:
+    """Erase what the person told us: messages, flow answers, and the personal data of the
+    cases he opened. Statistics (which hold nothing personal) stay."""
+    contact = conversation.contact
+    via = "forget"
+    for case in Case.objects.filter(requester=contact):
+        workflow.case_erase_personal_data(case=case, via=via)
+    FlowRun.objects.filter(conversation__contact=contact).update(
+        status=FlowRunStatus.CANCELLED, state=None
+    )
+    Message.objects.filter(conversation__contact=contact).delete()
+    stat_record(
+        kind="contact.forgotten", channel=conversation.channel, language=conversation.language
+    )
