@@ -212,3 +212,58 @@ def test_console_session_leaves_no_marker(caplog: pytest.LogCaptureFixture) -> N
     assert code not in logs
     assert "198.51.100.77" not in logs
     assert "198.51.100.77" not in dump
+
+
+def test_bot_conversation_leaves_no_marker(caplog: pytest.LogCaptureFixture) -> None:
+    """A person talks to the bot: one finished application and one half-way run (its answers
+    stored in the run state) — no marker in the dump or the logs."""
+    from lifeline.conversations.host import conversation_input
+    from lifeline.conversations.models import Conversation
+
+    caplog.set_level(logging.DEBUG)
+    tag = secrets.token_hex(5).upper()
+    telegram_id = str(6_000_000_000 + secrets.randbelow(10**9))
+    markers = {
+        "name": f"Ботов{tag}",
+        "service_number": f"БТ{tag}",
+        "unit": f"Часть{tag}",
+        "location": f"Где{tag}",
+        "half_name": f"Полуимя{tag}",
+        "telegram_id": telegram_id,
+    }
+    identity = identity_get_or_create(channel=Channel.TELEGRAM, address=telegram_id)
+    conversation = Conversation.objects.create(
+        contact=identity.contact, identity=identity, channel=Channel.TELEGRAM, language="ru"
+    )
+    answers = [
+        "/start",
+        "1",
+        "Мобилизован",
+        markers["name"],
+        "23.11.1985",
+        markers["service_number"],
+        "рядовой",
+        markers["unit"],
+        markers["location"],
+        "Один",
+        "Телефон при мне",
+        "да",
+    ]
+    replies = []
+    for text in answers:
+        replies = conversation_input(conversation, text)
+    codename = replies[0].text.split(": ", 1)[1].strip()
+    other = identity_get_or_create(channel=Channel.TELEGRAM, address=str(int(telegram_id) + 1))
+    half = Conversation.objects.create(
+        contact=other.contact, identity=other, channel=Channel.TELEGRAM, language="ru"
+    )
+    for text in ["/start", "1", "Контракт", markers["half_name"]]:
+        conversation_input(half, text)
+    assert Case.objects.get().full_name == markers["name"]
+
+    dump = dump_database()
+    logs = caplog.text
+    assert "lf1:" in dump
+    for what, marker in {**markers, "codename": codename}.items():
+        assert marker not in dump, f"{what} appears in clear in the {connection.vendor} dump"
+        assert marker not in logs, f"{what} appears in the logs"

@@ -31,7 +31,7 @@ from lifeline.stats.services import stat_record
 
 from .engine import LANGUAGES, runner
 from .engine.loader import load_flows, parse_flow
-from .engine.model import Flow
+from .engine.model import OPERATIONS, Flow
 from .models import (
     Conversation,
     ConversationStatus,
@@ -300,6 +300,8 @@ def _action(
     """Apply one action. Returns replies to end the step early (e.g. a jump to another flow)."""
     kind = action.kind
     via = _via(run)
+    if kind in OPERATIONS:
+        return None  # a 'do' node: performed once the step is saved (see _operation)
     if kind == "start_flow":
         _save_run(run, state)
         return start_flow(

@@ -89,7 +89,7 @@ def test_a_full_application_lands_in_a_case() -> None:
         3,
         "second_phone",
     )
-    assert case.service_number_index == crypto.service_number_index("ab 654321")
+    assert case.service_number_index == crypto.service_number_index("аб 654 321")
     # The codename is shown once, and only its hash is kept.
     text = "\n".join(r.text for r in replies)
     shown = text.split("кодовое слово: ")[1].split("\n")[0].strip()
@@ -123,7 +123,7 @@ def test_unfitting_answers_get_a_localised_retry_then_an_operator() -> None:
     assert conversation.waiting_since is not None
     # While an operator has the conversation, the bot stays silent.
     assert say(conversation, "hello?") == []
-    assert Message.objects.filter(conversation=conversation, direction="in").count() == 10
+    assert Message.objects.filter(conversation=conversation, direction="in").count() == 9
 
 
 def test_lang_switches_at_any_moment_and_repeats_the_question() -> None:
@@ -146,7 +146,7 @@ def test_forget_asks_first_then_erases() -> None:
     conversation = new_conversation()
     say(conversation, "/start", *INTAKE_RU)
     (question,) = say(conversation, "/forget")
-    assert "Erase" not in question.text and "удал" not in question.text.lower() or True
+    assert "Удалить всё?" in question.text
     assert len(question.buttons) == 2
     (kept,) = say(conversation, question.buttons[1])
     assert Case.objects.get().full_name == "Образцов Олег Петрович"
@@ -158,11 +158,8 @@ def test_forget_asks_first_then_erases() -> None:
     assert case.birth_date is None
     assert case.codename_hash == ""
     assert case.status == "withdrawn"
-    assert (
-        not Message.objects.filter(conversation__contact=conversation.contact)
-        .exclude(text=done.text)
-        .exists()
-    )
+    (left,) = Message.objects.filter(conversation__contact=conversation.contact)
+    assert left.text == done.text  # only the confirmation that everything is gone
     assert kept.text != done.text
 
 
@@ -184,7 +181,7 @@ def test_a_run_keeps_the_flow_version_it_started_on(
     other = new_conversation(address="700100201")
     with pytest.raises(FlowVersionConflict):
         say(other, "/start")
-    intake.write_text(changed.replace("version: 1", "version: 2", 1), encoding="utf-8")
+    intake.write_text(changed.replace("\nversion: 1\n", "\nversion: 2\n", 1), encoding="utf-8")
     (old,) = say(conversation, "Мобилизован")
     assert old.text == "Напишите ваши фамилию, имя и отчество."  # still version 1
     say(other, "/start", "Военный, хочу подать заявку")
