@@ -57,3 +57,21 @@ def test_a_mismatch_fails_and_says_where(tmp_path: Path) -> None:
             str(script),
             stdout=StringIO(),
         )
+
+
+def test_interactive_simulation(monkeypatch: pytest.MonkeyPatch) -> None:
+    answers = iter(["Хочу спершу поставити запитання"])
+
+    def fake_input(prompt: str = "") -> str:
+        try:
+            return next(answers)
+        except StopIteration:
+            raise EOFError from None
+
+    monkeypatch.setattr("builtins.input", fake_input)
+    out = StringIO()
+    call_command("flow", "simulate", "soldier_intake", "--lang", "uk", stdout=out)
+    text = out.getvalue()
+    assert "bot: Вітаємо." in text
+    assert "[Військовий, хочу подати заявку]" in text
+    assert "(advice: waiting_input)" in text
