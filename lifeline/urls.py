@@ -5,6 +5,7 @@ from django.views.i18n import set_language
 
 urlpatterns = [
     path("console/", include("lifeline.console.urls")),
+    path("", include("lifeline.channels.urls")),
     path("i18n/setlang/", set_language, name="set_language"),
     path("", include("lifeline.public.urls")),
 ]

@@ -26,8 +26,12 @@ class InboundEvent(SealedModel):
     status = models.CharField(
         max_length=16, choices=InboundStatus.choices, default=InboundStatus.PENDING
     )
-    ordering_key = models.CharField(max_length=64, blank=True, default="")  # per-conversation order
+    # Events with the same key are processed one at a time, in ``arrival`` order: the key is
+    # a blind index of the chat (Telegram) or session (web), never the address itself.
+    ordering_key = models.CharField(max_length=64, blank=True, default="")
+    arrival = models.BigIntegerField(default=0)  # Telegram's update_id; a clock for the web chat
     attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
     received_at = models.DateTimeField(auto_now_add=True)
     processed_at = models.DateTimeField(null=True, blank=True)
 
@@ -37,7 +41,7 @@ class InboundEvent(SealedModel):
                 fields=["channel", "external_id"], name="inbound_unique_external_id"
             ),
         ]
-        indexes = [models.Index(fields=["status", "ordering_key", "received_at"])]
+        indexes = [models.Index(fields=["status", "ordering_key", "arrival"])]
 
     def __str__(self) -> str:
         return f"{self.channel} inbound {self.external_id}"
@@ -49,9 +53,18 @@ class OutboundStatus(models.TextChoices):
     FAILED = "failed", _("Failed")  # gave up; visible to operators
 
 
+class OutboundKind(models.TextChoices):
+    MESSAGE = "message", _("Message")  # a new message, with optional buttons
+    EDIT = "edit", _("Edit")  # change an earlier message (e.g. show which button was pressed)
+    CALLBACK = "callback", _("Button answer")  # acknowledge a button press (Telegram)
+
+
 class OutboundMessage(SealedModel):
     """A reply waiting to be sent, with attempts and the channel's rate limits."""
 
+    kind = models.CharField(
+        max_length=16, choices=OutboundKind.choices, default=OutboundKind.MESSAGE
+    )
     conversation = models.ForeignKey(
         Conversation, on_delete=models.CASCADE, related_name="outbound"
     )
@@ -64,11 +77,16 @@ class OutboundMessage(SealedModel):
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    seq = models.BigIntegerField(default=0)  # order within the conversation
     sent_at = models.DateTimeField(null=True, blank=True)
     external_id = models.CharField(max_length=64, blank=True, default="")
+    error = models.CharField(max_length=200, blank=True, default="")  # last failure, no content
 
     class Meta:
-        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"]),
+            models.Index(fields=["conversation", "status", "seq"]),
+        ]
 
     def __str__(self) -> str:
         return f"{self.channel} outbound {str(self.pk)[:8]}"

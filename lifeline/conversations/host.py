@@ -132,7 +132,10 @@ def conversation_input(conversation: Conversation, text: str) -> list[Reply]:
             replies = _dispatch(conversation, text)
         for reply in replies:
             Message.objects.create(
-                conversation=conversation, direction=Direction.OUT, text=reply.text
+                conversation=conversation,
+                direction=Direction.OUT,
+                text=reply.text,
+                buttons=list(reply.buttons) or None,
             )
     return replies
 

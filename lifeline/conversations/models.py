@@ -45,6 +45,8 @@ class Conversation(SealedModel):
     priority = models.PositiveSmallIntegerField(default=0)
     # A command waiting for confirmation ("forget"), so the next answer can confirm it.
     pending_command = models.CharField(max_length=16, blank=True, default="")
+    # When the last outbound message left: the per-chat rate limit (Telegram: ~1 per second).
+    last_sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["status", "waiting_since"])]
@@ -66,6 +68,7 @@ class Message(SealedModel):
     )
     direction = models.CharField(max_length=3, choices=Direction.choices)
     text = EncryptedTextField()
+    buttons = EncryptedJSONField()  # the answer buttons shown with an outbound message
     sender = models.ForeignKey(  # the operator who wrote an outbound message; null for the bot
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
     )

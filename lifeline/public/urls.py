@@ -6,4 +6,7 @@ app_name = "public"
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("chat/", views.chat, name="chat"),
+    path("chat/transcript/", views.chat_transcript, name="chat_transcript"),
+    path("chat/end/", views.chat_end, name="chat_end"),
 ]

@@ -191,6 +191,14 @@ LIFELINE_KEY_FILE = env.str("LIFELINE_KEY_FILE", default="")
 # Flow files (lifeline/conversations/engine; docs/flows.md).
 LIFELINE_FLOWS_DIR = BASE_DIR / "flows"
 
+# Telegram (aiogram). No token: the bot is off, the web chat works alone.
+TELEGRAM_BOT_TOKEN = env.str("TELEGRAM_BOT_TOKEN", default="")
+# A random path segment and header secret for the webhook (see README, "Telegram").
+TELEGRAM_WEBHOOK_SECRET = env.str("TELEGRAM_WEBHOOK_SECRET", default="")
+# Only for tests and local Bot API servers: e.g. http://127.0.0.1:8081/bot{token}/{method}
+LIFELINE_TELEGRAM_API_BASE = env.str("LIFELINE_TELEGRAM_API_BASE", default="")
+LIFELINE_TELEGRAM_TIMEOUT = env.float("LIFELINE_TELEGRAM_TIMEOUT", default=20.0)
+
 # Case numbers look like L-2026-000123.
 LIFELINE_CASE_NUMBER_PREFIX = env.str("LIFELINE_CASE_NUMBER_PREFIX", default="L")
 

@@ -1,0 +1,147 @@
+"""The durable inbox: store first (before acknowledging), process later, in order, once.
+
+* :func:`inbound_store` commits an event before the channel gets its 2xx; a redelivery with the
+  same (channel, external id) is a no-op.
+* :func:`process_next` takes the oldest pending event of some ordering key (a chat, a web
+  session) whose earlier events are all done, locks it (``FOR UPDATE SKIP LOCKED`` on
+  PostgreSQL, so any number of workers can run), and in one transaction: runs the conversation,
+  stores the replies in the outbox, marks the event done and purges its payload. A crash before
+  the commit leaves the event pending; after it, nothing is left to redo — exactly-once effect.
+  (On SQLite run one worker: it has no row locks.)
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+
+from lifeline.conversations.host import Reply
+
+from .models import InboundEvent, InboundStatus, OutboundMessage
+
+log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class Stored:
+    event: InboundEvent
+    created: bool
+
+
+def inbound_store(
+    *,
+    channel: str,
+    external_id: str,
+    payload: dict[str, Any],
+    ordering_key: str,
+    arrival: int | None = None,
+) -> Stored:
+    """Commit one delivered event. Returns ``created=False`` for a redelivery."""
+    existing = InboundEvent.objects.filter(channel=channel, external_id=external_id).first()
+    if existing is not None:
+        return Stored(existing, False)
+    try:
+        with transaction.atomic():
+            event = InboundEvent.objects.create(
+                channel=channel,
+                external_id=external_id,
+                payload=payload,
+                ordering_key=ordering_key,
+                arrival=arrival if arrival is not None else time.time_ns(),
+            )
+    except IntegrityError:  # the same update delivered twice at once
+        return Stored(InboundEvent.objects.get(channel=channel, external_id=external_id), False)
+    return Stored(event, True)
+
+
+#: channel -> function(event) -> (conversation, replies); registered by each channel adapter.
+Handler = Callable[[InboundEvent], "tuple[Any, list[Reply]]"]
+HANDLERS: dict[str, Handler] = {}
+
+
+def register(channel: str, handler: Handler) -> None:
+    HANDLERS[channel] = handler
+
+
+def _heads(ordering_key: str | None = None) -> Any:
+    """Pending events that are first in their key's queue."""
+    earlier = InboundEvent.objects.filter(
+        ordering_key=OuterRef("ordering_key"),
+        status=InboundStatus.PENDING,
+    ).filter(
+        Q(arrival__lt=OuterRef("arrival"))
+        | Q(arrival=OuterRef("arrival"), received_at__lt=OuterRef("received_at"))
+    )
+    now = timezone.now()
+    qs = (
+        InboundEvent.objects.filter(status=InboundStatus.PENDING)
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        .filter(~Exists(earlier))
+    )
+    if ordering_key is not None:
+        qs = qs.filter(ordering_key=ordering_key)
+    return qs.order_by("arrival", "received_at")
+
+
+def enqueue_replies(conversation: Any, channel: str, replies: list[Reply]) -> None:
+    last = (
+        OutboundMessage.objects.filter(conversation=conversation)
+        .order_by("-seq")
+        .values_list("seq", flat=True)
+        .first()
+    ) or 0
+    for offset, reply in enumerate(replies, start=1):
+        OutboundMessage.objects.create(
+            conversation=conversation,
+            channel=channel,
+            text=reply.text,
+            buttons=list(reply.buttons) or None,
+            seq=last + offset,
+        )
+
+
+def process_next(ordering_key: str | None = None) -> bool:
+    """Process one event; False when there is nothing to do."""
+    with transaction.atomic():
+        event = _heads(ordering_key).select_for_update(skip_locked=True).first()
+        if event is None:
+            return False
+        handler = HANDLERS.get(event.channel)
+        try:
+            with transaction.atomic():
+                if handler is None:
+                    raise LookupError(f"no handler for channel {event.channel}")
+                conversation, replies = handler(event)
+                if conversation is not None and replies:
+                    enqueue_replies(conversation, event.channel, replies)
+        except Exception:
+            event.attempts += 1
+            log.exception("inbound %s event failed (attempt %s)", event.channel, event.attempts)
+            if event.attempts >= MAX_ATTEMPTS:
+                event.status = InboundStatus.FAILED
+                event.payload = None  # nothing personal is kept for a failed event either
+            else:
+                event.next_attempt_at = timezone.now() + timedelta(seconds=2**event.attempts)
+            event.save(update_fields=["attempts", "status", "payload", "next_attempt_at"])
+            return True
+        event.status = InboundStatus.DONE
+        event.payload = None  # raw payloads are purged once processed
+        event.processed_at = timezone.now()
+        event.save(update_fields=["status", "payload", "processed_at"])
+        return True
+
+
+def process_all(ordering_key: str | None = None, limit: int = 1000) -> int:
+    done = 0
+    while done < limit and process_next(ordering_key):
+        done += 1
+    return done

@@ -1,0 +1,144 @@
+"""The durable outbox: replies are stored with the change that caused them, then sent by the
+worker within each channel's limits.
+
+* Per conversation, strictly in order (``seq``); at most one message per second per chat
+  (``Conversation.last_sent_at``); at most ``GLOBAL_PER_SECOND`` messages per second overall,
+  counted in the database so that several workers share the budget.
+* Errors: a ``RetryAfter`` (Telegram's 429) waits exactly as long as asked; other transient
+  errors back off exponentially; permanent ones (the person blocked the bot) mark it failed.
+* The row is locked while it is sent and marked sent in the same transaction, so a message
+  recorded as sent is never sent again. (A crash between the channel's acceptance and the commit
+  can still repeat one message: the network offers no exactly-once delivery.)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Protocol
+
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+
+from lifeline.conversations.models import Conversation
+
+from .models import OutboundMessage, OutboundStatus
+
+log = logging.getLogger(__name__)
+
+PER_CHAT_INTERVAL = timedelta(seconds=1)
+GLOBAL_PER_SECOND = 30
+MAX_ATTEMPTS = 12
+MAX_BACKOFF = 300
+
+
+class RetryAfter(Exception):  # noqa: N818 - named after Telegram's own term
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"retry after {seconds}s")
+        self.seconds = seconds
+
+
+class TransientError(Exception):
+    """The channel failed or timed out: try again later."""
+
+
+class PermanentError(Exception):
+    """The message can never be delivered (blocked, chat gone)."""
+
+
+class Sender(Protocol):
+    def send(self, message: OutboundMessage) -> str:
+        """Deliver; return the channel's id for the message. Raise the errors above."""
+
+
+def _due_heads() -> object:
+    now = timezone.now()
+    earlier = OutboundMessage.objects.filter(
+        conversation=OuterRef("conversation"),
+        status=OutboundStatus.PENDING,
+        seq__lt=OuterRef("seq"),
+    )
+    chat_busy = Conversation.objects.filter(
+        pk=OuterRef("conversation"), last_sent_at__gt=now - PER_CHAT_INTERVAL
+    )
+    return (
+        OutboundMessage.objects.filter(status=OutboundStatus.PENDING)
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        .filter(~Exists(earlier))
+        .filter(~Exists(chat_busy))
+        .order_by("created_at", "seq")
+    )
+
+
+def _sent_in_last_second() -> int:
+    since = timezone.now() - timedelta(seconds=1)
+    return OutboundMessage.objects.filter(status=OutboundStatus.SENT, sent_at__gt=since).count()
+
+
+def send_next(senders: Mapping[str, Sender]) -> bool:
+    """Send one due message. False when nothing is due (or the global budget is spent)."""
+    if _sent_in_last_second() >= GLOBAL_PER_SECOND:
+        return False
+    with transaction.atomic():
+        message = (
+            _due_heads()  # type: ignore[attr-defined]
+            .filter(channel__in=list(senders))
+            .select_for_update(skip_locked=True)
+            .first()
+        )
+        if message is None:
+            return False
+        conversation = (
+            Conversation.objects.select_for_update(skip_locked=True)
+            .filter(pk=message.conversation_id)
+            .first()
+        )
+        if conversation is None:
+            return False  # another worker is sending to this chat right now
+        now = timezone.now()
+        if conversation.last_sent_at and now - conversation.last_sent_at < PER_CHAT_INTERVAL:
+            return False
+        try:
+            external_id = senders[message.channel].send(message)
+        except RetryAfter as exc:
+            message.attempts += 1
+            message.next_attempt_at = now + timedelta(seconds=max(exc.seconds, 1))
+            message.error = "429 retry_after"
+        except TransientError as exc:
+            message.attempts += 1
+            delay = min(MAX_BACKOFF, 2**message.attempts)
+            message.next_attempt_at = now + timedelta(seconds=delay)
+            message.error = str(exc)[:200]
+            if message.attempts >= MAX_ATTEMPTS:
+                message.status = OutboundStatus.FAILED
+        except PermanentError as exc:
+            message.attempts += 1
+            message.status = OutboundStatus.FAILED
+            message.error = str(exc)[:200]
+        else:
+            message.status = OutboundStatus.SENT
+            message.sent_at = now
+            message.external_id = external_id[:64]
+            message.error = ""
+            conversation.last_sent_at = now
+            conversation.save(update_fields=["last_sent_at"])
+        message.save(
+            update_fields=[
+                "attempts",
+                "next_attempt_at",
+                "error",
+                "status",
+                "sent_at",
+                "external_id",
+            ]
+        )
+        return True
+
+
+def send_all(senders: Mapping[str, Sender], limit: int = 1000) -> int:
+    sent = 0
+    while sent < limit and send_next(senders):
+        sent += 1
+    return sent

@@ -1,0 +1,254 @@
+"""Telegram through aiogram 3: its types and its Bot API client.
+
+* Inbound: :func:`store_update` puts an update in the inbox (webhook and long polling alike);
+  :func:`handle_event` turns it into conversation input.
+* Outbound: :class:`TelegramSender` sends messages, edits and button answers.
+
+Chats are keyed by a blind index of the chat id; the id itself is kept only encrypted (in the
+contact's identity) and decrypted at the moment a message is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from django.conf import settings
+from django.utils.translation import gettext as _
+from django.utils.translation import override
+
+from lifeline.contacts.services import identity_get_or_create
+from lifeline.conversations.host import Reply, conversation_input
+from lifeline.conversations.models import Conversation, ConversationStatus
+from lifeline.core import crypto
+from lifeline.core.channels import Channel
+
+from . import inbox
+from .models import InboundEvent, OutboundKind, OutboundMessage
+from .outbox import PermanentError, RetryAfter, TransientError
+
+log = logging.getLogger(__name__)
+
+MEDIA = ("voice", "audio", "photo", "video", "video_note", "sticker", "document", "animation")
+
+
+def _language(code: str | None) -> str:
+    code = (code or "").lower()
+    if code.startswith("uk"):
+        return "uk"
+    if code.startswith("ru") or code.startswith("be"):
+        return "ru"
+    return "en" if code else "ru"
+
+
+def _chat_id(update: Update) -> int | None:
+    if update.message is not None:
+        return update.message.chat.id
+    if update.edited_message is not None:
+        return update.edited_message.chat.id
+    if update.callback_query is not None and update.callback_query.message is not None:
+        return update.callback_query.message.chat.id
+    if update.callback_query is not None:
+        return update.callback_query.from_user.id
+    return None
+
+
+def store_update(data: dict[str, Any]) -> inbox.Stored | None:
+    """Commit one Telegram update to the inbox. None for updates Lifeline ignores."""
+    update = Update.model_validate(data)
+    chat_id = _chat_id(update)
+    if chat_id is None:
+        return None
+    return inbox.inbound_store(
+        channel=Channel.TELEGRAM,
+        external_id=str(update.update_id),
+        payload=data,
+        ordering_key=crypto.telegram_id_index(chat_id),
+        arrival=update.update_id,
+    )
+
+
+def _conversation(user_id: int, language: str) -> Conversation:
+    identity = identity_get_or_create(
+        channel=Channel.TELEGRAM, address=str(user_id), language=language
+    )
+    conversation = (
+        Conversation.objects.filter(identity=identity)
+        .exclude(status=ConversationStatus.CLOSED)
+        .order_by("-created_at")
+        .first()
+    )
+    if conversation is None:
+        conversation = Conversation.objects.create(
+            contact=identity.contact,
+            identity=identity,
+            channel=Channel.TELEGRAM,
+            language=identity.contact.language if identity.contact.language else language,
+        )
+    return conversation
+
+
+def _button_label(conversation: Conversation, data: str) -> str | None:
+    if not data.startswith("b:") or not data[2:].isdigit():
+        return None
+    index = int(data[2:])
+    last = (
+        OutboundMessage.objects.filter(conversation=conversation, kind=OutboundKind.MESSAGE)
+        .exclude(buttons=None)
+        .order_by("-seq")
+        .first()
+    )
+    if last is None or not isinstance(last.buttons, list) or index >= len(last.buttons):
+        return None
+    return str(last.buttons[index])
+
+
+def _queue(
+    conversation: Conversation, kind: str, text: str = "", extra: dict[str, Any] | None = None
+) -> None:
+    last = (
+        OutboundMessage.objects.filter(conversation=conversation)
+        .order_by("-seq")
+        .values_list("seq", flat=True)
+        .first()
+    ) or 0
+    OutboundMessage.objects.create(
+        conversation=conversation,
+        channel=Channel.TELEGRAM,
+        kind=kind,
+        text=text,
+        buttons=extra,
+        seq=last + 1,
+    )
+
+
+def handle_event(event: InboundEvent) -> tuple[Conversation | None, list[Reply]]:
+    update = Update.model_validate(event.payload)
+    message = update.message or update.edited_message
+    if update.callback_query is not None:
+        query = update.callback_query
+        conversation = _conversation(query.from_user.id, _language(query.from_user.language_code))
+        _queue(conversation, OutboundKind.CALLBACK, extra={"callback_query_id": query.id})
+        label = _button_label(conversation, query.data or "")
+        if label is None:
+            return conversation, []
+        if query.message is not None and getattr(query.message, "text", None):
+            _queue(
+                conversation,
+                OutboundKind.EDIT,
+                text=f"{query.message.text}\n\n✓ {label}",  # type: ignore[union-attr]
+                extra={"message_id": query.message.message_id},
+            )
+        return conversation, conversation_input(conversation, label)
+    if message is None or message.from_user is None:
+        return None, []
+    if message.chat.type != "private":
+        return None, []  # the bot talks one to one only
+    conversation = _conversation(message.from_user.id, _language(message.from_user.language_code))
+    if message.text:
+        return conversation, conversation_input(conversation, message.text)
+    if message.contact is not None:
+        return conversation, conversation_input(conversation, message.contact.phone_number)
+    if message.location is not None:
+        where = f"{message.location.latitude:.4f}, {message.location.longitude:.4f}"
+        return conversation, conversation_input(conversation, where)
+    if any(getattr(message, kind, None) for kind in MEDIA):
+        with override(conversation.language):
+            return conversation, [
+                Reply(
+                    _(
+                        "Sorry, we cannot read voice messages, photos or "
+                        "files here. Please write your answer in text."
+                    )
+                )
+            ]
+    return conversation, []
+
+
+inbox.register(Channel.TELEGRAM, handle_event)
+
+
+def api_server() -> TelegramAPIServer | None:
+    base = settings.LIFELINE_TELEGRAM_API_BASE
+    return TelegramAPIServer.from_base(base) if base else None
+
+
+def new_bot() -> Bot:
+    server = api_server()
+    session = (
+        AiohttpSession(api=server, timeout=settings.LIFELINE_TELEGRAM_TIMEOUT)
+        if server
+        else AiohttpSession(timeout=settings.LIFELINE_TELEGRAM_TIMEOUT)
+    )
+    return Bot(token=settings.TELEGRAM_BOT_TOKEN, session=session)
+
+
+def _keyboard(buttons: Any) -> InlineKeyboardMarkup | None:
+    if not isinstance(buttons, list) or not buttons:
+        return None
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [InlineKeyboardButton(text=str(label)[:64], callback_data=f"b:{i}")]
+            for i, label in enumerate(buttons)
+        ]
+    )
+
+
+class TelegramSender:
+    """Sends outbox rows with one Bot (and one event loop) for the worker's lifetime."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.bot = new_bot()
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.bot.session.close())
+        self.loop.close()
+
+    def _chat_id(self, message: OutboundMessage) -> int:
+        identity = message.conversation.identity
+        if identity is None:
+            raise PermanentError("the conversation has no Telegram identity")
+        return int(identity.address)
+
+    def send(self, message: OutboundMessage) -> str:
+        try:
+            return self.loop.run_until_complete(self._send(message))
+        except TelegramRetryAfter as exc:
+            raise RetryAfter(exc.retry_after) from None
+        except (TimeoutError, TelegramServerError, TelegramNetworkError) as exc:
+            raise TransientError(type(exc).__name__) from None
+        except TelegramForbiddenError:
+            raise PermanentError("forbidden (the person blocked the bot)") from None
+        except TelegramBadRequest as exc:
+            if message.kind != OutboundKind.MESSAGE:
+                return ""  # an old button or an unchanged edit: nothing to repeat
+            raise PermanentError(f"bad request: {type(exc).__name__}") from None
+
+    async def _send(self, message: OutboundMessage) -> str:
+        chat_id = self._chat_id(message)
+        extra = message.buttons if isinstance(message.buttons, dict) else {}
+        if message.kind == OutboundKind.CALLBACK:
+            await self.bot.answer_callback_query(str(extra["callback_query_id"]))
+            return ""
+        if message.kind == OutboundKind.EDIT:
+            await self.bot.edit_message_text(
+                text=message.text or "", chat_id=chat_id, message_id=int(extra["message_id"])
+            )
+            return str(extra["message_id"])
+        sent = await self.bot.send_message(
+            chat_id=chat_id, text=message.text or "…", reply_markup=_keyboard(message.buttons)
+        )
+        return str(sent.message_id)
