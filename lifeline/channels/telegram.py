@@ -106,7 +106,7 @@ def _button_label(conversation: Conversation, data: str) -> str | None:
     index = int(data[2:])
     last = (
         OutboundMessage.objects.filter(conversation=conversation, kind=OutboundKind.MESSAGE)
-        .exclude(buttons=None)
+        .filter(buttons__isnull=False)
         .order_by("-seq")
         .first()
     )
@@ -224,8 +224,12 @@ class TelegramSender:
         return int(identity.address)
 
     def send(self, message: OutboundMessage) -> str:
+        # Everything from the database is read here, outside the event loop.
+        chat_id = self._chat_id(message)
+        text = message.text or ""
+        buttons = message.buttons
         try:
-            return self.loop.run_until_complete(self._send(message))
+            return self.loop.run_until_complete(self._send(message.kind, chat_id, text, buttons))
         except TelegramRetryAfter as exc:
             raise RetryAfter(exc.retry_after) from None
         except (TimeoutError, TelegramServerError, TelegramNetworkError) as exc:
@@ -237,18 +241,17 @@ class TelegramSender:
                 return ""  # an old button or an unchanged edit: nothing to repeat
             raise PermanentError(f"bad request: {type(exc).__name__}") from None
 
-    async def _send(self, message: OutboundMessage) -> str:
-        chat_id = self._chat_id(message)
-        extra = message.buttons if isinstance(message.buttons, dict) else {}
-        if message.kind == OutboundKind.CALLBACK:
+    async def _send(self, kind: str, chat_id: int, text: str, buttons: Any) -> str:
+        extra = buttons if isinstance(buttons, dict) else {}
+        if kind == OutboundKind.CALLBACK:
             await self.bot.answer_callback_query(str(extra["callback_query_id"]))
             return ""
-        if message.kind == OutboundKind.EDIT:
+        if kind == OutboundKind.EDIT:
             await self.bot.edit_message_text(
-                text=message.text or "", chat_id=chat_id, message_id=int(extra["message_id"])
+                text=text, chat_id=chat_id, message_id=int(extra["message_id"])
             )
             return str(extra["message_id"])
         sent = await self.bot.send_message(
-            chat_id=chat_id, text=message.text or "…", reply_markup=_keyboard(message.buttons)
+            chat_id=chat_id, text=text or "…", reply_markup=_keyboard(buttons)
         )
         return str(sent.message_id)

@@ -82,6 +82,12 @@ DATABASES = {
     "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'lifeline.sqlite3'}"),
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The embedded default runs web and worker threads on one file: take the write lock at
+    # the start of each transaction and wait for it, rather than failing with "locked".
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"transaction_mode": "IMMEDIATE", "timeout": 20}
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "core.User"
@@ -195,7 +201,7 @@ LIFELINE_FLOWS_DIR = BASE_DIR / "flows"
 TELEGRAM_BOT_TOKEN = env.str("TELEGRAM_BOT_TOKEN", default="")
 # A random path segment and header secret for the webhook (see README, "Telegram").
 TELEGRAM_WEBHOOK_SECRET = env.str("TELEGRAM_WEBHOOK_SECRET", default="")
-# Only for tests and local Bot API servers: e.g. http://127.0.0.1:8081/bot{token}/{method}
+# Only for tests and local Bot API servers: e.g. http://127.0.0.1:8081
 LIFELINE_TELEGRAM_API_BASE = env.str("LIFELINE_TELEGRAM_API_BASE", default="")
 LIFELINE_TELEGRAM_TIMEOUT = env.float("LIFELINE_TELEGRAM_TIMEOUT", default=20.0)
 

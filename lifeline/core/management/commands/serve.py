@@ -15,19 +15,37 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8000)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        import uvicorn
+        import threading
 
+        import uvicorn
+        from django.conf import settings
+
+        from lifeline.channels import worker
+
+        # The embedded default: the worker (and Telegram polling, given a token) in this process.
+        _thread, stop = worker.start_in_thread()
+        polling = "off (no TELEGRAM_BOT_TOKEN: web chat only)"
+        if settings.TELEGRAM_BOT_TOKEN:
+            from lifeline.channels.management.commands.telegram_poll import poll
+
+            threading.Thread(target=poll, args=(stop,), name="telegram-poll", daemon=True).start()
+            polling = "on (long polling)"
         host, port = options["host"], options["port"]
         self.stdout.write(
             f"Lifeline is up:\n  public side  http://{host}:{port}/\n"
+            f"  web chat     http://{host}:{port}/chat/\n"
             f"  console      http://{host}:{port}/console/  (log in with a demo account above)\n"
+            f"  telegram     {polling}\n"
             "Press Ctrl+C to stop."
         )
-        uvicorn.run(
-            "lifeline.asgi:application",
-            host=host,
-            port=port,
-            access_log=False,
-            log_level="warning",
-            lifespan="off",
-        )
+        try:
+            uvicorn.run(
+                "lifeline.asgi:application",
+                host=host,
+                port=port,
+                access_log=False,
+                log_level="warning",
+                lifespan="off",
+            )
+        finally:
+            stop.set()

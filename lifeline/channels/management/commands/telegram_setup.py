@@ -1,0 +1,74 @@
+"""``python manage.py telegram_setup --url https://hotline.example``: register the webhook, the
+command menu and the bot's descriptions in Russian, Ukrainian and English."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiogram.types import BotCommand
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import override
+
+from lifeline.channels.telegram import new_bot
+
+LANGUAGES = ("ru", "uk", "en")
+
+
+def texts(language: str) -> dict[str, Any]:
+    with override(language):
+        return {
+            "commands": [
+                BotCommand(command="start", description=_("Start again")),
+                BotCommand(command="lang", description=_("Change the language")),
+                BotCommand(command="forget", description=_("Erase my data")),
+            ],
+            "description": _(
+                "The «I want to live» hotline: for servicemen who do not want to "
+                "fight, and their families. Confidential, 24 hours a day."
+            ),
+            "short": _("Confidential help for those who do not want to fight."),
+        }
+
+
+class Command(BaseCommand):
+    help = "Register the webhook (with its secret token), commands and descriptions."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--url",
+            help="public https address of this install; omit to "
+            "only set commands and descriptions (polling)",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if not settings.TELEGRAM_BOT_TOKEN:
+            raise CommandError("set TELEGRAM_BOT_TOKEN first")
+        if options["url"] and not settings.TELEGRAM_WEBHOOK_SECRET:
+            raise CommandError("set TELEGRAM_WEBHOOK_SECRET (a long random string) first")
+        asyncio.run(self._setup(options["url"]))
+        self.stdout.write(self.style.SUCCESS("Telegram bot configured."))
+
+    async def _setup(self, url: str | None) -> None:
+        bot = new_bot()
+        try:
+            if url:
+                path = reverse(
+                    "channels:telegram_webhook", kwargs={"secret": settings.TELEGRAM_WEBHOOK_SECRET}
+                )
+                await bot.set_webhook(
+                    url=url.rstrip("/") + path,
+                    secret_token=settings.TELEGRAM_WEBHOOK_SECRET,
+                    allowed_updates=["message", "edited_message", "callback_query"],
+                )
+            for language in LANGUAGES:
+                t = texts(language)
+                code = None if language == "ru" else language  # Russian is the default
+                await bot.set_my_commands(t["commands"], language_code=code)
+                await bot.set_my_description(t["description"], language_code=code)
+                await bot.set_my_short_description(t["short"], language_code=code)
+        finally:
+            await bot.session.close()

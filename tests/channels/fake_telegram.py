@@ -1,0 +1,152 @@
+"""A fake Telegram Bot API server on 127.0.0.1 for tests: records calls, can fail or hang.
+
+aiogram is pointed at it through its API-server setting; nothing reaches the internet."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+
+@dataclass
+class Call:
+    method: str
+    data: dict[str, Any]
+    at: float
+
+
+@dataclass
+class FakeTelegram:
+    """Start with ``start()``; ``base`` is the server address for aiogram."""
+
+    fail_ratio: float = 0.0  # share of calls answered 429 or 500 at random
+    hang_next: int = 0  # the next N calls never answer (the client times out)
+    seed: int = 7
+    calls: list[Call] = field(default_factory=list)
+    failures: int = 0
+    updates: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)  # noqa: S311 - test fault injection
+        self._lock = threading.Lock()
+        self._message_id = 1000
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def sent(self, method: str = "sendMessage") -> list[Call]:
+        with self._lock:
+            return [c for c in self.calls if c.method == method]
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        form = await request.post()
+        data: dict[str, Any] = {}
+        for key, value in form.items():
+            text = str(value)
+            try:
+                data[key] = json.loads(text) if text[:1] in "{[" else text
+            except ValueError:
+                data[key] = text
+        with self._lock:
+            if self.hang_next > 0:
+                self.hang_next -= 1
+                hang = True
+            else:
+                hang = False
+            roll = self._rng.random()
+        if hang:
+            await asyncio.sleep(3600)
+        if method in ("sendMessage", "editMessageText", "answerCallbackQuery") and \
+                roll < self.fail_ratio:
+            with self._lock:
+                self.failures += 1
+            if roll < self.fail_ratio / 2:
+                return web.json_response({"ok": False, "error_code": 429,
+                                          "description": "Too Many Requests: retry after 1",
+                                          "parameters": {"retry_after": 1}}, status=429)
+            return web.json_response({"ok": False, "error_code": 500,
+                                      "description": "Internal Server Error"}, status=500)
+        with self._lock:
+            self.calls.append(Call(method, data, time.monotonic()))
+            self._message_id += 1
+            message_id = self._message_id
+        if method == "getMe":
+            return web.json_response({"ok": True, "result": {
+                "id": 42, "is_bot": True, "first_name": "Lifeline", "username": "lifeline_bot"}})
+        if method == "getUpdates":
+            with self._lock:
+                batch, self.updates = self.updates, []
+            return web.json_response({"ok": True, "result": batch})
+        if method in ("sendMessage", "editMessageText"):
+            chat_id = int(data.get("chat_id", 0))
+            return web.json_response({"ok": True, "result": {
+                "message_id": int(data.get("message_id", message_id)), "date": int(time.time()),
+                "chat": {"id": chat_id, "type": "private"}, "text": data.get("text", ""),
+            }})
+        return web.json_response({"ok": True, "result": True})
+
+    def start(self) -> FakeTelegram:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = int(s.getsockname()[1])
+        ready = threading.Event()
+
+        def serve() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            app = web.Application()
+            app.router.add_post("/bot{token}/{method}", self._handle)
+            runner = web.AppRunner(app)
+            loop.run_until_complete(runner.setup())
+            loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", self.port).start())
+            self._runner = runner
+            ready.set()
+            loop.run_forever()
+            loop.run_until_complete(runner.cleanup())
+            loop.close()
+
+        self._thread = threading.Thread(target=serve, daemon=True)
+        self._thread.start()
+        ready.wait(10)
+        return self
+
+    def stop(self) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+
+
+def update(update_id: int, user_id: int, text: str | None = None, *,
+           language: str = "ru", **extra: Any) -> dict[str, Any]:
+    """A private-chat Telegram update."""
+    message: dict[str, Any] = {
+        "message_id": update_id, "date": int(time.time()),
+        "chat": {"id": user_id, "type": "private"},
+        "from": {"id": user_id, "is_bot": False, "first_name": "X", "language_code": language},
+    }
+    if text is not None:
+        message["text"] = text
+    message.update(extra)
+    return {"update_id": update_id, "message": message}
+
+
+def callback(update_id: int, user_id: int, data: str, message_id: int, text: str) -> dict[str, Any]:
+    return {"update_id": update_id, "callback_query": {
+        "id": f"cb{update_id}", "chat_instance": "ci", "data": data,
+        "from": {"id": user_id, "is_bot": False, "first_name": "X", "language_code": "ru"},
+        "message": {"message_id": message_id, "date": int(time.time()), "text": text,
+                    "chat": {"id": user_id, "type": "private"}},
+    }}

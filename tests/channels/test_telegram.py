@@ -1,0 +1,178 @@
+"""Telegram end to end through aiogram against a fake Bot API server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+
+import pytest
+from django.test import Client
+from pytest_django.fixtures import Settings as SettingsWrapper
+
+from lifeline.cases.models import Case
+from lifeline.channels import inbox, outbox
+from lifeline.channels.models import InboundEvent, OutboundMessage
+from lifeline.channels.telegram import TelegramSender
+from tests.channels.fake_telegram import FakeTelegram, callback, update
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+SECRET = "s3cret-path-and-header-value"
+
+
+@pytest.fixture
+def fake(settings: SettingsWrapper) -> Iterator[FakeTelegram]:
+    server = FakeTelegram().start()
+    settings.TELEGRAM_BOT_TOKEN = "123456:TEST"
+    settings.TELEGRAM_WEBHOOK_SECRET = SECRET
+    settings.LIFELINE_TELEGRAM_API_BASE = server.base
+    settings.LIFELINE_TELEGRAM_TIMEOUT = 2.0
+    outbox.PER_CHAT_INTERVAL = outbox.timedelta(seconds=1)
+    yield server
+    server.stop()
+
+
+def webhook(client: Client, data: dict[str, object], secret: str = SECRET) -> int:
+    response = client.post(f"/telegram/webhook/{SECRET}/", data=json.dumps(data),
+                           content_type="application/json",
+                           HTTP_X_TELEGRAM_BOT_API_SECRET_TOKEN=secret)
+    return response.status_code
+
+
+def drain(sender: TelegramSender, *, seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        worked = inbox.process_all(limit=100) + outbox.send_all({"telegram": sender}, limit=100)
+        pending = OutboundMessage.objects.filter(status="pending").exists() or \
+            InboundEvent.objects.filter(status="pending").exists()
+        if not worked and not pending:
+            return
+        if not worked:
+            time.sleep(0.1)
+    raise AssertionError("the worker did not finish in time")
+
+
+def test_webhook_updates_get_replies_at_the_bot_api(fake: FakeTelegram) -> None:
+    client = Client()
+    assert webhook(client, update(1, 5551, "/start")) == 200
+    sender = TelegramSender()
+    try:
+        drain(sender)
+        (first,) = fake.sent()
+        assert first.data["chat_id"] == "5551"
+        assert "Кто вы?" in first.data["text"]
+        buttons = first.data["reply_markup"]["inline_keyboard"]
+        assert buttons[0][0] == {"text": "Военный, хочу подать заявку", "callback_data": "b:0"}
+        # Pressing a button: answered, the message edited, the next question sent.
+        assert webhook(client, callback(2, 5551, "b:0", int(first.data.get("message_id", 1001)),
+                                        first.data["text"])) == 200
+        drain(sender)
+    finally:
+        sender.close()
+    assert len(fake.sent("answerCallbackQuery")) == 1
+    (edit,) = fake.sent("editMessageText")
+    assert edit.data["text"].endswith("✓ Военный, хочу подать заявку")
+    assert "Как вы попали на службу?" in fake.sent()[-1].data["text"]
+
+
+def test_the_webhook_checks_its_secret(fake: FakeTelegram) -> None:
+    client = Client()
+    assert webhook(client, update(1, 5552, "hi"), secret="wrong") == 404
+    response = client.post("/telegram/webhook/wrong/", data=json.dumps(update(2, 5552, "hi")),
+                           content_type="application/json",
+                           HTTP_X_TELEGRAM_BOT_API_SECRET_TOKEN=SECRET)
+    assert response.status_code == 404
+    assert client.post(f"/telegram/webhook/{SECRET}/", data="not json",
+                       content_type="application/json",
+                       HTTP_X_TELEGRAM_BOT_API_SECRET_TOKEN=SECRET).status_code == 400
+    assert not InboundEvent.objects.exists()
+
+
+def test_the_same_update_twice_is_processed_once(fake: FakeTelegram) -> None:
+    client = Client()
+    assert webhook(client, update(10, 5553, "/start")) == 200
+    assert webhook(client, update(10, 5553, "/start")) == 200  # Telegram redelivers
+    sender = TelegramSender()
+    try:
+        drain(sender)
+    finally:
+        sender.close()
+    assert InboundEvent.objects.count() == 1
+    assert len(fake.sent()) == 1
+
+
+def test_media_gets_a_polite_request_for_text_and_is_not_kept(fake: FakeTelegram) -> None:
+    client = Client()
+    webhook(client, update(20, 5554, None, voice={"file_id": "F", "file_unique_id": "U",
+                                                  "duration": 3}))
+    sender = TelegramSender()
+    try:
+        drain(sender)
+    finally:
+        sender.close()
+    (reply,) = fake.sent()
+    assert "текстом" in reply.data["text"]
+    assert InboundEvent.objects.get().payload is None
+
+
+def test_failures_and_429_are_retried_until_each_reply_arrives_once(
+    fake: FakeTelegram,
+) -> None:
+    """30% of calls fail with 429 or 500: every reply still arrives exactly once, in order,
+    and no chat ever gets two messages within a second."""
+    fake.fail_ratio = 0.3
+    client = Client()
+    users = [6000 + i for i in range(4)]
+    update_id = 100
+    for user in users:
+        for text in ["/start", "/lang en", "/lang uk"]:
+            update_id += 1
+            webhook(client, update(update_id, user, text))
+    sender = TelegramSender()
+    try:
+        drain(sender, seconds=120)
+    finally:
+        sender.close()
+    assert fake.failures > 0
+    expected = OutboundMessage.objects.filter(kind="message").count()
+    assert OutboundMessage.objects.filter(status="sent").count() == expected
+    sent = fake.sent()
+    assert len(sent) == expected  # none lost, none doubled
+    for user in users:
+        mine = [c for c in sent if c.data["chat_id"] == str(user)]
+        texts = [c.data["text"] for c in mine]
+        assert "Кто вы?" in texts[0]
+        assert texts[1] == "Language changed."
+        assert texts[-2] == "Мову змінено."
+        gaps = [b.at - a.at for a, b in zip(mine, mine[1:], strict=False)]
+        assert all(gap >= 0.95 for gap in gaps), gaps
+
+
+def test_a_hanging_api_is_a_timeout_then_a_retry(fake: FakeTelegram) -> None:
+    fake.hang_next = 1
+    client = Client()
+    webhook(client, update(300, 5555, "/start"))
+    sender = TelegramSender()
+    try:
+        drain(sender, seconds=60)
+    finally:
+        sender.close()
+    assert len(fake.sent()) == 1
+    assert OutboundMessage.objects.get().attempts == 1
+
+
+def test_an_application_through_telegram(fake: FakeTelegram) -> None:
+    client = Client()
+    answers = ["/start", "1", "Мобилизован", "Телеграмов Иван Иванович", "05.05.1990",
+               "ТГ-100200", "рядовой", "в/ч 5", "Курск", "Один", "Телефон при мне", "да"]
+    for i, text in enumerate(answers, start=1):
+        webhook(client, update(400 + i, 5556, text))
+    sender = TelegramSender()
+    try:
+        drain(sender, seconds=60)
+    finally:
+        sender.close()
+    case = Case.objects.get()
+    assert (case.channel, case.full_name) == ("telegram", "Телеграмов Иван Иванович")
+    assert "кодовое слово" in fake.sent()[-2].data["text"]
