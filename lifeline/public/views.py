@@ -63,7 +63,8 @@ def chat(request: HttpRequest) -> HttpResponse:
     token = request.COOKIES.get(webchat.COOKIE)
     if request.method == "GET":
         return render(request, "public/chat.html", _context(request, token))
-    text = (request.POST.get("text") or "").strip()
+    # A pressed answer button wins over whatever is in the text box.
+    text = (request.POST.get("choice") or request.POST.get("text") or "").strip()
     message_id = (request.POST.get("message_id") or uuid.uuid4().hex)[:64]
     error, status = "", 400
     if not text:

@@ -20,9 +20,10 @@ def _fresh_key() -> str:
 
 
 # Fresh random keys for every test run: none are ever written down, so none can leak.
-LIFELINE_KEYS = f"1:{_fresh_key()}"
-LIFELINE_BLIND_INDEX_KEY = _fresh_key()
-LIFELINE_CODENAME_PEPPER = _fresh_key()
+# (A test that starts worker processes hands its keys to them through the environment.)
+LIFELINE_KEYS = env.str("LIFELINE_TEST_KEYS", default="") or f"1:{_fresh_key()}"
+LIFELINE_BLIND_INDEX_KEY = env.str("LIFELINE_TEST_BLIND_INDEX_KEY", default="") or _fresh_key()
+LIFELINE_CODENAME_PEPPER = env.str("LIFELINE_TEST_CODENAME_PEPPER", default="") or _fresh_key()
 LIFELINE_KEY_FILE = ""
 
 # Fast hashing for staff passwords in tests only.

@@ -11,7 +11,6 @@ Without it the test is skipped, except under ``CI=true``, where it fails.
 from __future__ import annotations
 
 import base64
-import os
 import re
 import time
 from collections.abc import Iterator
@@ -23,24 +22,16 @@ import pytest
 from axes.models import AccessAttempt
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
-from playwright.sync_api import Locator, Page, Response, expect, sync_playwright
+from playwright.sync_api import Locator, Page, Response, expect
 from pytest_django.live_server_helper import LiveServer
 
 from lifeline.audit.models import AuditEntry
 from lifeline.core.models import Role
+from tests.browser import browser_page, chromium_or_skip
 from tests.factories import create_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 PASSWORD = "violet-harbour-lantern-42"  # at least 14 characters, as the validators require
@@ -59,34 +50,11 @@ SECRET_GROUPS = re.compile(r"^[A-Z2-7]{4}( [A-Z2-7]{1,4})*$")
 # --- Browser --------------------------------------------------------------------------------
 
 
-def _chromium_or_skip() -> None:
-    if CHROMIUM.exists():
-        return
-    reason = f"{CHROMIUM} not found: install Debian's chromium package to run the browser tests"
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (required under CI=true)")
-    pytest.skip(reason)
-
-
 @contextmanager
 def console_browser() -> Iterator[Page]:
-    """A fresh English-speaking page in headless Chromium.
-
-    The Django ORM must not be used inside this block: Playwright's sync API runs an event loop
-    in this thread, and Django refuses database calls from a thread with a running loop. Set up
-    data before it and check the database after it.
-    """
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            # locale en-US: Chromium sends Accept-Language: en-US, LocaleMiddleware serves English.
-            context = browser.new_context(locale="en-US", viewport={"width": 1000, "height": 800})
-            context.set_default_timeout(15_000)
-            yield context.new_page()
-        finally:
-            browser.close()
+    """A fresh English-speaking page in headless Chromium (see tests/browser.py)."""
+    with browser_page(locale="en-US") as page:
+        yield page
 
 
 def submit(page: Page, button: Locator) -> Response:
@@ -159,7 +127,7 @@ def enter_code(page: Page, code: str, button_name: str) -> Response:
 
 
 def test_enrol_sign_in_with_fresh_code_then_lockout(live_server: LiveServer) -> None:
-    _chromium_or_skip()
+    chromium_or_skip()
     user = create_user(Role.SUPERVISOR, password=PASSWORD)
     assert not TOTPDevice.objects.filter(user=user).exists()
     base = live_server.url
