@@ -93,6 +93,9 @@ def test_make_run_twice(tmp_path: Path) -> None:
         status, login = get(f"http://127.0.0.1:{port}/console/")  # redirected to the login page
         assert status == 200
         assert 'name="password"' in login
+        status, chat = get(f"http://127.0.0.1:{port}/chat/")
+        assert status == 200
+        assert 'name="text"' in chat
         status, css = get(f"http://127.0.0.1:{port}/static/lifeline/site.css")
         assert status == 200
         assert "--accent" in css

@@ -22,6 +22,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from lifeline.conversations.host import Reply
 
@@ -63,13 +64,17 @@ def inbound_store(
     return Stored(event, True)
 
 
-#: channel -> function(event) -> (conversation, replies); registered by each channel adapter.
-Handler = Callable[[InboundEvent], "tuple[Any, list[Reply]]"]
-HANDLERS: dict[str, Handler] = {}
+#: channel -> dotted path of its handler(event) -> (conversation, replies). Imported on first
+#: use, so that commands which never touch Telegram do not pay for importing aiogram.
+HANDLERS: dict[str, str] = {
+    "telegram": "lifeline.channels.telegram.handle_event",
+    "web": "lifeline.channels.webchat.handle_event",
+}
 
 
-def register(channel: str, handler: Handler) -> None:
-    HANDLERS[channel] = handler
+def _handler(channel: str) -> Callable[[InboundEvent], tuple[Any, list[Reply]]] | None:
+    path = HANDLERS.get(channel)
+    return import_string(path) if path else None
 
 
 def _heads(ordering_key: str | None = None) -> Any:
@@ -115,7 +120,7 @@ def process_next(ordering_key: str | None = None) -> bool:
         event = _heads(ordering_key).select_for_update(skip_locked=True).first()
         if event is None:
             return False
-        handler = HANDLERS.get(event.channel)
+        handler = _handler(event.channel)
         try:
             with transaction.atomic():
                 if handler is None:

@@ -177,9 +177,6 @@ def handle_event(event: InboundEvent) -> tuple[Conversation | None, list[Reply]]
     return conversation, []
 
 
-inbox.register(Channel.TELEGRAM, handle_event)
-
-
 def api_server() -> TelegramAPIServer | None:
     base = settings.LIFELINE_TELEGRAM_API_BASE
     return TelegramAPIServer.from_base(base) if base else None

@@ -10,8 +10,6 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from . import telegram
-
 
 @csrf_exempt  # authenticated by the path secret and the secret-token header instead
 @require_POST
@@ -26,6 +24,8 @@ def telegram_webhook(request: HttpRequest, secret: str) -> HttpResponse:
         data = json.loads(request.body)
         if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
             raise ValueError("no update_id")
+        from . import telegram  # aiogram's types take seconds to import: only when needed
+
         telegram.store_update(data)
     except ValueError:
         return JsonResponse({"ok": False, "error": "not a Telegram update"}, status=400)

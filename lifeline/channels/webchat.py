@@ -76,9 +76,6 @@ def handle_event(event: InboundEvent) -> tuple[Conversation | None, list[Reply]]
     return conversation, []  # the page shows the stored messages: nothing to send
 
 
-inbox.register(Channel.WEB, handle_event)
-
-
 def pending(token: str) -> bool:
     from .models import InboundStatus
 

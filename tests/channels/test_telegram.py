@@ -176,3 +176,49 @@ def test_an_application_through_telegram(fake: FakeTelegram) -> None:
     case = Case.objects.get()
     assert (case.channel, case.full_name) == ("telegram", "Телеграмов Иван Иванович")
     assert "кодовое слово" in fake.sent()[-2].data["text"]
+
+
+def test_contact_location_and_edited_messages_become_input(fake: FakeTelegram) -> None:
+    from lifeline.conversations.models import Message
+
+    client = Client()
+    webhook(client, update(500, 5557, "/start"))
+    webhook(client, update(501, 5557, None, contact={"phone_number": "+79990001122",
+                                                     "first_name": "X"}))
+    webhook(client, update(502, 5557, None, location={"latitude": 50.123456,
+                                                      "longitude": 36.654321}))
+    edited = update(503, 5557, "исправленный текст")
+    edited["edited_message"] = edited.pop("message")
+    webhook(client, edited)
+    sender = TelegramSender()
+    try:
+        drain(sender)
+    finally:
+        sender.close()
+    inbound = [m.text for m in Message.objects.filter(direction="in").order_by("created_at")]
+    assert inbound == ["/start", "+79990001122", "50.1235, 36.6543", "исправленный текст"]
+
+
+def test_the_bot_sends_at_most_thirty_a_second(fake: FakeTelegram) -> None:
+    from lifeline.contacts.services import identity_get_or_create
+    from lifeline.conversations.models import Conversation
+
+    for i in range(40):
+        identity = identity_get_or_create(channel="telegram", address=str(9100 + i))
+        conversation = Conversation.objects.create(contact=identity.contact, identity=identity,
+                                                   channel="telegram")
+        OutboundMessage.objects.create(conversation=conversation, channel="telegram",
+                                       text=f"hello {i}", seq=1)
+    sender = TelegramSender()
+    try:
+        first_burst = outbox.send_all({"telegram": sender}, limit=100)
+        assert first_burst <= 40
+        drain(sender)
+    finally:
+        sender.close()
+    times = sorted(call.at for call in fake.sent())
+    assert len(times) == 40
+    # No one-second window holds more than the bot's budget.
+    for i, start in enumerate(times):
+        in_window = [t for t in times[i:] if t - start < 1.0]
+        assert len(in_window) <= outbox.GLOBAL_PER_SECOND
