@@ -38,8 +38,9 @@ def chromium_or_skip() -> None:
 
 
 @contextmanager
-def browser_page(*, locale: str = "en-US", javascript: bool = True,
-                 viewport: tuple[int, int] = (1000, 800)) -> Iterator[Page]:
+def browser_page(
+    *, locale: str = "en-US", javascript: bool = True, viewport: tuple[int, int] = (1000, 800)
+) -> Iterator[Page]:
     """A fresh page in headless Chromium; ``locale`` sets Accept-Language."""
     chromium_or_skip()
     with sync_playwright() as playwright:
@@ -48,7 +49,8 @@ def browser_page(*, locale: str = "en-US", javascript: bool = True,
         )
         try:
             context = browser.new_context(
-                locale=locale, java_script_enabled=javascript,
+                locale=locale,
+                java_script_enabled=javascript,
                 viewport={"width": viewport[0], "height": viewport[1]},
             )
             context.set_default_timeout(15_000)

@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -87,33 +88,19 @@ def _append(
     object_id: str,
     names: list[str],
 ) -> AuditEntry:
-    seq = head.seq + 1
-    now = timezone.now()
-    digest = entry_digest(
-        head.entry_hash,
-        _content(
-            seq=seq,
-            created_at=now,
-            actor_id=actor_id,
-            actor_label=actor_label,
-            action=action,
-            object_type=object_type,
-            object_id=object_id,
-            fields=names,
-        ),
-    )
-    entry = AuditEntry.objects.create(
-        seq=seq,
-        created_at=now,
-        actor_id=actor_id,
-        actor_label=actor_label,
-        action=action,
-        object_type=object_type,
-        object_id=object_id,
-        fields=names,
-        prev_hash=head.entry_hash,
-        entry_hash=digest,
-    )
+    row: dict[str, Any] = {
+        "seq": head.seq + 1,
+        "created_at": timezone.now(),
+        "actor_id": actor_id,
+        "actor_label": actor_label,
+        "action": action,
+        "object_type": object_type,
+        "object_id": object_id,
+        "fields": names,
+    }
+    digest = entry_digest(head.entry_hash, _content(**row))
+    entry = AuditEntry.objects.create(**row, prev_hash=head.entry_hash, entry_hash=digest)
+    seq = row["seq"]
     head.seq, head.entry_hash = seq, digest
     head.save(update_fields=["seq", "entry_hash"])
     return entry

@@ -131,6 +131,17 @@ def _check_role(actor: User | None, roles: frozenset[str], what: str) -> User:
     return actor
 
 
+def _check_staff_or_flow(actor: User | None, via: str, what: str) -> None:
+    """An operator or supervisor, or a flow that names itself (``via``)."""
+    if actor is None:
+        if not via:
+            raise ActorNotAllowed(
+                _("A case opened or changed without a staff member must name its flow.")
+            )
+    else:
+        _check_role(actor, CREATE_ROLES, what)
+
+
 def _check_access(actor: User | None, case: Case) -> None:
     """Record level: the actor must be allowed to see this case (see selectors)."""
     from .selectors import cases_visible_to
@@ -276,11 +287,7 @@ def case_create(
     phone_situation: str = PhoneSituation.UNKNOWN,
 ) -> Case:
     """Open a case in ``applied``. ``actor=None`` means the intake flow (``via`` names it)."""
-    if actor is None:
-        if not via:
-            raise ActorNotAllowed(_("A case opened without a staff member must name its flow."))
-    else:
-        _check_role(actor, CREATE_ROLES, _("create an application"))
+    _check_staff_or_flow(actor, via, _("create an application"))
     full_name = (full_name or "").strip() or None
     service_number = (service_number or "").strip() or None
     if not full_name and not service_number:
@@ -488,11 +495,7 @@ def case_update_fields(
     *, case: Case, actor: User | None, fields: Mapping[str, Any], via: str = ""
 ) -> Case:
     """Add or correct subject fields (e.g. where he is now, at stage 2)."""
-    if actor is None:
-        if not via:
-            raise ActorNotAllowed(_("A case changed without a staff member must name its flow."))
-    else:
-        _check_role(actor, CREATE_ROLES, _("change an application"))
+    _check_staff_or_flow(actor, via, _("change an application"))
     locked = _lock(case)
     if actor is not None:
         _check_access(actor, locked)

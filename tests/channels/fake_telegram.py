@@ -69,33 +69,58 @@ class FakeTelegram:
             roll = self._rng.random()
         if hang:
             await asyncio.sleep(3600)
-        if method in ("sendMessage", "editMessageText", "answerCallbackQuery") and \
-                roll < self.fail_ratio:
+        if (
+            method in ("sendMessage", "editMessageText", "answerCallbackQuery")
+            and roll < self.fail_ratio
+        ):
             with self._lock:
                 self.failures += 1
             if roll < self.fail_ratio / 2:
-                return web.json_response({"ok": False, "error_code": 429,
-                                          "description": "Too Many Requests: retry after 1",
-                                          "parameters": {"retry_after": 1}}, status=429)
-            return web.json_response({"ok": False, "error_code": 500,
-                                      "description": "Internal Server Error"}, status=500)
+                return web.json_response(
+                    {
+                        "ok": False,
+                        "error_code": 429,
+                        "description": "Too Many Requests: retry after 1",
+                        "parameters": {"retry_after": 1},
+                    },
+                    status=429,
+                )
+            return web.json_response(
+                {"ok": False, "error_code": 500, "description": "Internal Server Error"}, status=500
+            )
         with self._lock:
             self.calls.append(Call(method, data, time.monotonic()))
             self._message_id += 1
             message_id = self._message_id
         if method == "getMe":
-            return web.json_response({"ok": True, "result": {
-                "id": 42, "is_bot": True, "first_name": "Lifeline", "username": "lifeline_bot"}})
+            return web.json_response(
+                {
+                    "ok": True,
+                    "result": {
+                        "id": 42,
+                        "is_bot": True,
+                        "first_name": "Lifeline",
+                        "username": "lifeline_bot",
+                    },
+                }
+            )
         if method == "getUpdates":
             with self._lock:
                 batch, self.updates = self.updates, []
             return web.json_response({"ok": True, "result": batch})
         if method in ("sendMessage", "editMessageText"):
             chat_id = int(data.get("chat_id", 0))
-            return web.json_response({"ok": True, "result": {
-                "message_id": int(data.get("message_id", message_id)), "date": int(time.time()),
-                "chat": {"id": chat_id, "type": "private"}, "text": data.get("text", ""),
-            }})
+            return web.json_response(
+                {
+                    "ok": True,
+                    "result": {
+                        "message_id": int(data.get("message_id", message_id)),
+                        "date": int(time.time()),
+                        "chat": {"id": chat_id, "type": "private"},
+                        "text": data.get("text", ""),
+                    },
+                }
+            )
         return web.json_response({"ok": True, "result": True})
 
     def start(self) -> FakeTelegram:
@@ -129,11 +154,13 @@ class FakeTelegram:
             self._thread.join(10)
 
 
-def update(update_id: int, user_id: int, text: str | None = None, *,
-           language: str = "ru", **extra: Any) -> dict[str, Any]:
+def update(
+    update_id: int, user_id: int, text: str | None = None, *, language: str = "ru", **extra: Any
+) -> dict[str, Any]:
     """A private-chat Telegram update."""
     message: dict[str, Any] = {
-        "message_id": update_id, "date": int(time.time()),
+        "message_id": update_id,
+        "date": int(time.time()),
         "chat": {"id": user_id, "type": "private"},
         "from": {"id": user_id, "is_bot": False, "first_name": "X", "language_code": language},
     }
@@ -144,9 +171,18 @@ def update(update_id: int, user_id: int, text: str | None = None, *,
 
 
 def callback(update_id: int, user_id: int, data: str, message_id: int, text: str) -> dict[str, Any]:
-    return {"update_id": update_id, "callback_query": {
-        "id": f"cb{update_id}", "chat_instance": "ci", "data": data,
-        "from": {"id": user_id, "is_bot": False, "first_name": "X", "language_code": "ru"},
-        "message": {"message_id": message_id, "date": int(time.time()), "text": text,
-                    "chat": {"id": user_id, "type": "private"}},
-    }}
+    return {
+        "update_id": update_id,
+        "callback_query": {
+            "id": f"cb{update_id}",
+            "chat_instance": "ci",
+            "data": data,
+            "from": {"id": user_id, "is_bot": False, "first_name": "X", "language_code": "ru"},
+            "message": {
+                "message_id": message_id,
+                "date": int(time.time()),
+                "text": text,
+                "chat": {"id": user_id, "type": "private"},
+            },
+        },
+    }

@@ -34,9 +34,12 @@ def fake(settings: SettingsWrapper) -> Iterator[FakeTelegram]:
 
 
 def webhook(client: Client, data: dict[str, object], secret: str = SECRET) -> int:
-    response = client.post(f"/telegram/webhook/{SECRET}/", data=json.dumps(data),
-                           content_type="application/json",
-                           HTTP_X_TELEGRAM_BOT_API_SECRET_TOKEN=secret)
+    response = client.post(
+        f"/telegram/webhook/{SECRET}/",
+        data=json.dumps(data),
+        content_type="application/json",
+        HTTP_X_TELEGRAM_BOT_API_SECRET_TOKEN=secret,
+    )
     return response.status_code
 
 
@@ -44,8 +47,10 @@ def drain(sender: TelegramSender, *, seconds: float = 30.0) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         worked = inbox.process_all(limit=100) + outbox.send_all({"telegram": sender}, limit=100)
-        pending = OutboundMessage.objects.filter(status="pending").exists() or \
-            InboundEvent.objects.filter(status="pending").exists()
+        pending = (
+            OutboundMessage.objects.filter(status="pending").exists()
+            or InboundEvent.objects.filter(status="pending").exists()
+        )
         if not worked and not pending:
             return
         if not worked:
@@ -65,8 +70,15 @@ def test_webhook_updates_get_replies_at_the_bot_api(fake: FakeTelegram) -> None:
         buttons = first.data["reply_markup"]["inline_keyboard"]
         assert buttons[0][0] == {"text": "Военный, хочу подать заявку", "callback_data": "b:0"}
         # Pressing a button: answered, the message edited, the next question sent.
-        assert webhook(client, callback(2, 5551, "b:0", int(first.data.get("message_id", 1001)),
-                                        first.data["text"])) == 200
+        assert (
+            webhook(
+                client,
+                callback(
+                    2, 5551, "b:0", int(first.data.get("message_id", 1001)), first.data["text"]
+                ),
+            )
+            == 200
+        )
         drain(sender)
     finally:
         sender.close()
@@ -79,13 +91,22 @@ def test_webhook_updates_get_replies_at_the_bot_api(fake: FakeTelegram) -> None:
 def test_the_webhook_checks_its_secret(fake: FakeTelegram) -> None:
     client = Client()
     assert webhook(client, update(1, 5552, "hi"), secret="wrong") == 404
-    response = client.post("/telegram/webhook/wrong/", data=json.dumps(update(2, 5552, "hi")),
-                           content_type="application/json",
-                           HTTP_X_TELEGRAM_BOT_API_SECRET_TOKEN=SECRET)
+    response = client.post(
+        "/telegram/webhook/wrong/",
+        data=json.dumps(update(2, 5552, "hi")),
+        content_type="application/json",
+        HTTP_X_TELEGRAM_BOT_API_SECRET_TOKEN=SECRET,
+    )
     assert response.status_code == 404
-    assert client.post(f"/telegram/webhook/{SECRET}/", data="not json",
-                       content_type="application/json",
-                       HTTP_X_TELEGRAM_BOT_API_SECRET_TOKEN=SECRET).status_code == 400
+    assert (
+        client.post(
+            f"/telegram/webhook/{SECRET}/",
+            data="not json",
+            content_type="application/json",
+            HTTP_X_TELEGRAM_BOT_API_SECRET_TOKEN=SECRET,
+        ).status_code
+        == 400
+    )
     assert not InboundEvent.objects.exists()
 
 
@@ -104,8 +125,9 @@ def test_the_same_update_twice_is_processed_once(fake: FakeTelegram) -> None:
 
 def test_media_gets_a_polite_request_for_text_and_is_not_kept(fake: FakeTelegram) -> None:
     client = Client()
-    webhook(client, update(20, 5554, None, voice={"file_id": "F", "file_unique_id": "U",
-                                                  "duration": 3}))
+    webhook(
+        client, update(20, 5554, None, voice={"file_id": "F", "file_unique_id": "U", "duration": 3})
+    )
     sender = TelegramSender()
     try:
         drain(sender)
@@ -164,8 +186,20 @@ def test_a_hanging_api_is_a_timeout_then_a_retry(fake: FakeTelegram) -> None:
 
 def test_an_application_through_telegram(fake: FakeTelegram) -> None:
     client = Client()
-    answers = ["/start", "1", "Мобилизован", "Телеграмов Иван Иванович", "05.05.1990",
-               "ТГ-100200", "рядовой", "в/ч 5", "Курск", "Один", "Телефон при мне", "да"]
+    answers = [
+        "/start",
+        "1",
+        "Мобилизован",
+        "Телеграмов Иван Иванович",
+        "05.05.1990",
+        "ТГ-100200",
+        "рядовой",
+        "в/ч 5",
+        "Курск",
+        "Один",
+        "Телефон при мне",
+        "да",
+    ]
     for i, text in enumerate(answers, start=1):
         webhook(client, update(400 + i, 5556, text))
     sender = TelegramSender()
@@ -183,10 +217,12 @@ def test_contact_location_and_edited_messages_become_input(fake: FakeTelegram) -
 
     client = Client()
     webhook(client, update(500, 5557, "/start"))
-    webhook(client, update(501, 5557, None, contact={"phone_number": "+79990001122",
-                                                     "first_name": "X"}))
-    webhook(client, update(502, 5557, None, location={"latitude": 50.123456,
-                                                      "longitude": 36.654321}))
+    webhook(
+        client, update(501, 5557, None, contact={"phone_number": "+79990001122", "first_name": "X"})
+    )
+    webhook(
+        client, update(502, 5557, None, location={"latitude": 50.123456, "longitude": 36.654321})
+    )
     edited = update(503, 5557, "исправленный текст")
     edited["edited_message"] = edited.pop("message")
     webhook(client, edited)
@@ -205,10 +241,12 @@ def test_the_bot_sends_at_most_thirty_a_second(fake: FakeTelegram) -> None:
 
     for i in range(40):
         identity = identity_get_or_create(channel="telegram", address=str(9100 + i))
-        conversation = Conversation.objects.create(contact=identity.contact, identity=identity,
-                                                   channel="telegram")
-        OutboundMessage.objects.create(conversation=conversation, channel="telegram",
-                                       text=f"hello {i}", seq=1)
+        conversation = Conversation.objects.create(
+            contact=identity.contact, identity=identity, channel="telegram"
+        )
+        OutboundMessage.objects.create(
+            conversation=conversation, channel="telegram", text=f"hello {i}", seq=1
+        )
     sender = TelegramSender()
     try:
         first_burst = outbox.send_all({"telegram": sender}, limit=100)

@@ -60,6 +60,9 @@ def test_web_chat_completes_the_intake(live_server: LiveServer, javascript: bool
             assert page.evaluate("typeof fetch") == "function"
     assert errors == []
     case = Case.objects.get()
-    assert (case.channel, case.full_name, case.status) == ("web", "Браузеров Иван Петрович",
-                                                           "applied")
+    assert (case.channel, case.full_name, case.status) == (
+        "web",
+        "Браузеров Иван Петрович",
+        "applied",
+    )
     assert case.phone_situation == "second_phone"

@@ -21,15 +21,37 @@ from tests.channels.fake_telegram import FakeTelegram, update
 
 ROOT = Path(__file__).resolve().parents[2]
 CONVERSATIONS = 200
-INPUTS = ["/start", "1", "Мобилизован", "Параллельный Тест Тестович", "завтра", "31.02.1990",
-          "01.01.1990", "АБ-123456", "рядовой", "в/ч 1"]
-EXPECTED = ["Кто вы?", "Как вы попали", "фамилию", "Дата рождения", "Напишите её так",
-            "Напишите её так", "личный номер", "звание", "воинская часть", "Где вы сейчас"]
+INPUTS = [
+    "/start",
+    "1",
+    "Мобилизован",
+    "Параллельный Тест Тестович",
+    "завтра",
+    "31.02.1990",
+    "01.01.1990",
+    "АБ-123456",
+    "рядовой",
+    "в/ч 1",
+]
+EXPECTED = [
+    "Кто вы?",
+    "Как вы попали",
+    "фамилию",
+    "Дата рождения",
+    "Напишите её так",
+    "Напишите её так",
+    "личный номер",
+    "звание",
+    "воинская часть",
+    "Где вы сейчас",
+]
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(connection.vendor != "postgresql",
-                       reason="several workers need PostgreSQL's row locks (SKIP LOCKED)"),
+    pytest.mark.skipif(
+        connection.vendor != "postgresql",
+        reason="several workers need PostgreSQL's row locks (SKIP LOCKED)",
+    ),
 ]
 
 
@@ -45,7 +67,7 @@ def test_two_workers_two_hundred_conversations() -> None:
     env.update(
         DJANGO_SETTINGS_MODULE="lifeline.settings.test",
         DATABASE_URL=f"postgres://{cfg['USER']}@{cfg['HOST'] or '127.0.0.1'}:"
-                     f"{cfg['PORT'] or 5432}/{cfg['NAME']}",
+        f"{cfg['PORT'] or 5432}/{cfg['NAME']}",
         LIFELINE_TEST_KEYS=settings.LIFELINE_KEYS,
         LIFELINE_TEST_BLIND_INDEX_KEY=settings.LIFELINE_BLIND_INDEX_KEY,
         LIFELINE_TEST_CODENAME_PEPPER=settings.LIFELINE_CODENAME_PEPPER,
@@ -53,8 +75,14 @@ def test_two_workers_two_hundred_conversations() -> None:
         LIFELINE_TELEGRAM_API_BASE=fake.base,
     )
     workers = [
-        subprocess.Popen([sys.executable, "manage.py", "worker"], cwd=ROOT, env=env,  # noqa: S603
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "manage.py", "worker"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(2)
     ]
     try:
