@@ -19,13 +19,18 @@ def parse_po(path: Path) -> dict[str, str]:
     for block in path.read_text().split("\n\n"):
         fuzzy = "#, fuzzy" in block or re.search(r"^#,.*\bfuzzy\b", block, re.M) is not None
         key: str | None = None
-        parts: dict[str, list[str]] = {"msgid": [], "msgstr": []}
+        parts: dict[str, list[str]] = {"msgid": [], "msgstr": [], "other": []}
         for line in block.splitlines():
             if line.startswith("#"):
                 continue
-            match = re.match(r"^(msgid|msgstr) (\".*\")$", line)
+            # Plural entries: the singular msgid, and the first plural form as the msgstr.
+            match = re.match(
+                r"^(msgid|msgstr|msgstr\[0\]|msgid_plural|msgstr\[\d\]) (\".*\")$", line
+            )
             if match:
-                key = match.group(1)
+                key = {"msgstr[0]": "msgstr", "msgid": "msgid", "msgstr": "msgstr"}.get(
+                    match.group(1), "other"
+                )
                 parts[key].append(ast.literal_eval(match.group(2)))
             elif line.startswith('"') and key:
                 parts[key].append(ast.literal_eval(line))

@@ -20,4 +20,6 @@ def nav(request: HttpRequest) -> dict[str, Any]:
         "nav_create": role in CREATE_ROLES,
         "nav_staff": role in STAFF_MANAGER_ROLES,
         "nav_audit": role == Role.SUPERVISOR,
+        "nav_queue": role in (Role.OPERATOR, Role.SUPERVISOR),
+        "nav_operations": role in (Role.LIAISON, Role.SUPERVISOR),
     }

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import views, work_views
 
 app_name = "console"
 
@@ -17,4 +17,11 @@ urlpatterns = [
     path("staff/new/", views.staff_create, name="staff_create"),
     path("staff/<int:user_id>/", views.staff_detail, name="staff_detail"),
     path("audit/", views.audit_list, name="audit_list"),
+    path("queue/", work_views.queue, name="queue"),
+    path("conversations/<uuid:conversation_id>/", work_views.conversation, name="conversation"),
+    path("calls/new/", work_views.call_new, name="call_new"),
+    path("calls/<uuid:run_id>/", work_views.call, name="call"),
+    path("search/", work_views.search, name="search"),
+    path("cases/<uuid:case_id>/action/", work_views.case_action, name="case_action"),
+    path("operations/", work_views.operations, name="operations"),
 ]

@@ -28,8 +28,14 @@ from lifeline.audit.models import AuditEntry
 from lifeline.audit.services import audit_record
 from lifeline.cases import workflow
 from lifeline.cases.errors import CaseError
-from lifeline.cases.models import Case, CaseStatus
-from lifeline.cases.selectors import CASE_ROLES, case_get_for, case_read, cases_visible_to
+from lifeline.cases.models import Case, CaseStatus, DispositionKind, Exchange, OperationStatus
+from lifeline.cases.selectors import (
+    CASE_ROLES,
+    case_duplicates,
+    case_get_for,
+    case_read,
+    cases_visible_to,
+)
 from lifeline.core import staff as staff_services
 from lifeline.core.channels import Channel
 from lifeline.core.models import Role, User
@@ -236,6 +242,9 @@ def case_detail(request: HttpRequest, case_id: UUID) -> HttpResponse:
     case = case_get_for(actor=user, case_id=case_id)
     view = case_read(actor=user, case=case)
     events = case.events.select_related("actor").order_by("created_at")
+    pending = case.operations.filter(status=OperationStatus.REQUESTED).first()
+    approved = case.operations.filter(status=OperationStatus.APPROVED).first()
+    duplicates = case_duplicates(case)
     return render(
         request,
         "console/case_detail.html",
@@ -243,7 +252,28 @@ def case_detail(request: HttpRequest, case_id: UUID) -> HttpResponse:
             "view": view,
             "case": case,
             "events": events,
-            "transitions": workflow.allowed_transitions(case=case, actor=user),
+            "transitions": {t.name for t in workflow.allowed_transitions(case=case, actor=user)},
+            # Duplicates: how many exist, and links only to those this person may open.
+            "duplicates": cases_visible_to(user).filter(pk__in=duplicates.values("pk")),
+            "duplicate_count": duplicates.count(),
+            "checklist": workflow.VERIFICATION_CHECKLIST,
+            "pending_operation": pending,
+            "approved_operation": approved,
+            "can_request": user.role in workflow.OPERATION_REQUEST_ROLES
+            and case.status == CaseStatus.READY
+            and pending is None
+            and approved is None,
+            "can_approve": pending is not None
+            and user.role == Role.SUPERVISOR
+            and pending.requested_by_id != user.pk,
+            "own_request": pending is not None and pending.requested_by_id == user.pk,
+            "can_note": user.role in workflow.NOTE_ROLES,
+            "can_assign": user.role == Role.SUPERVISOR,
+            "assignable": User.objects.filter(is_active=True, role__in=workflow.ASSIGNABLE_ROLES),
+            "can_dispose": user.role in workflow.DISPOSITION_ROLES
+            and case.status == CaseStatus.SURRENDERED,
+            "dispositions": DispositionKind.choices,
+            "exchanges": Exchange.objects.all()[:50],
         },
     )
 

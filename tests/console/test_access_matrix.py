@@ -52,6 +52,35 @@ MATRIX: dict[str, dict[str, dict[str, int]]] = {
         "POST": only("supervisor", "admin", ok=302),
     },
     "audit_list": {"GET": only("supervisor"), "POST": only("supervisor", ok=405)},
+    "queue": {
+        "GET": only("supervisor", "operator"),
+        "POST": only("supervisor", "operator", ok=405),
+    },
+    # A conversation waiting for anyone: operators and supervisors may open it. POST carries
+    # an unknown action: a clear 400.
+    "conversation": {
+        "GET": only("supervisor", "operator"),
+        "POST": only("supervisor", "operator", ok=400),
+    },
+    "call_new": {
+        "GET": only("supervisor", "operator", ok=405),
+        "POST": only("supervisor", "operator", ok=302),
+    },
+    # The operator's own phone script: nobody else's.
+    "call": {"GET": only("operator"), "POST": only("operator", ok=302)},
+    "search": {
+        "GET": only("supervisor", "operator", "verifier", "liaison"),
+        "POST": only("supervisor", "operator", "verifier", "liaison", ok=405),
+    },
+    # The case is applied: a liaison does not see it. Unknown action: back to the case page.
+    "case_action": {
+        "GET": only("supervisor", "operator", "verifier", ok=405) | {"liaison": 405},
+        "POST": only("supervisor", "operator", "verifier", ok=302),
+    },
+    "operations": {
+        "GET": only("supervisor", "liaison"),
+        "POST": only("supervisor", "liaison", ok=405),
+    },
 }
 
 #: Pages an unverified session may reach (everything else redirects to the second factor).
@@ -76,16 +105,30 @@ def test_every_console_url_has_a_row() -> None:
 
 @pytest.fixture
 def world() -> dict[str, Any]:
+    from lifeline.contacts.services import identity_get_or_create
+    from lifeline.conversations.host import start_flow
+    from lifeline.conversations.models import Conversation, FlowRun
+
     staff = Staff()
     case = create_case()
     advance(case, "applied", staff)  # assigned to staff.operator
-    return {"staff": staff, "case": case}
+    identity = identity_get_or_create(channel="telegram", address="424242")
+    conversation = Conversation.objects.create(
+        contact=identity.contact, identity=identity, channel="telegram", status="waiting"
+    )
+    start_flow(None, "operator_call", language="en", operator=staff.operator)
+    run = FlowRun.objects.get(operator=staff.operator)
+    return {"staff": staff, "case": case, "conversation": conversation, "run": run}
 
 
 def url_for(name: str, world: dict[str, Any]) -> str:
     kwargs: dict[str, Any] = {}
-    if name == "case_detail":
+    if name in ("case_detail", "case_action"):
         kwargs = {"case_id": world["case"].pk}
+    elif name == "conversation":
+        kwargs = {"conversation_id": world["conversation"].pk}
+    elif name == "call":
+        kwargs = {"run_id": world["run"].pk}
     elif name == "staff_detail":
         kwargs = {"user_id": world["staff"].operator.pk}
     return reverse(f"console:{name}", kwargs=kwargs)

@@ -1,0 +1,322 @@
+"""The operators' working screens: the queue, a conversation, the phone script, searching,
+case transitions and the liaison's operations list."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from lifeline.cases import selectors, workflow
+from lifeline.cases.errors import CaseError
+from lifeline.cases.models import Case, CaseStatus, DispositionKind, Exchange, Operation
+from lifeline.conversations import services as conversations
+from lifeline.conversations.host import Reply, run_input, start_flow
+from lifeline.conversations.models import FlowRun, FlowRunStatus
+from lifeline.core.models import Role, User
+
+from .decorators import role_required
+from .views import _user
+
+WORK_ROLES = (Role.OPERATOR, Role.SUPERVISOR)
+
+
+def _uuid(value: str | None) -> UUID:
+    try:
+        return UUID(str(value))
+    except ValueError:
+        raise ValueError(_("That record does not exist.")) from None
+
+
+def _int(value: str | None) -> int:
+    return int(value) if value and value.isdigit() else 0
+
+
+# --- Queue and conversations --------------------------------------------------------------------
+
+
+@role_required(*WORK_ROLES)
+@require_GET
+def queue(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    rows = conversations.queue(user).select_related("assignee")[:200]
+    now = timezone.now()
+    return render(
+        request,
+        "console/queue.html",
+        {
+            "rows": [(c, (now - (c.waiting_since or c.created_at))) for c in rows],
+            "partial": request.GET.get("partial") == "1",
+        },
+    )
+
+
+@role_required(*WORK_ROLES)
+@require_http_methods(["GET", "POST"])
+def conversation(request: HttpRequest, conversation_id: UUID) -> HttpResponse:
+    user = _user(request)
+    item = conversations.get_for(user, conversation_id)
+    if request.method == "POST":
+        action = request.POST.get("action")
+        try:
+            if action == "take":
+                conversations.conversation_take(conversation=item, actor=user)
+            elif action == "reply":
+                conversations.conversation_reply(
+                    conversation=item, actor=user, text=request.POST.get("text", "")
+                )
+            elif action == "bot":
+                conversations.conversation_return_to_bot(conversation=item, actor=user)
+            elif action == "assign" and user.role == Role.SUPERVISOR:
+                assignee = User.objects.get(pk=_int(request.POST.get("assignee")))
+                conversations.conversation_assign(conversation=item, actor=user, assignee=assignee)
+            else:
+                raise ValueError(_("Unknown action."))
+        except (PermissionDenied, ValueError, User.DoesNotExist) as error:
+            messages.error(request, str(error) or _("Not allowed."))
+            return render(
+                request,
+                "console/conversation.html",
+                _conversation_context(user, item, draft=request.POST.get("text", "")),
+                status=400,
+            )
+        return redirect("console:conversation", conversation_id=item.pk)
+    template = (
+        "console/_transcript.html"
+        if request.GET.get("partial") == "1"
+        else "console/conversation.html"
+    )
+    return render(request, template, _conversation_context(user, item))
+
+
+def _conversation_context(user: User, item: Any, draft: str = "") -> dict[str, Any]:
+    cases = Case.objects.filter(requester=item.contact)
+    visible = selectors.cases_visible_to(user).filter(pk__in=cases)
+    return {
+        "item": item,
+        "lines": conversations.transcript(user, item),
+        "cases": visible,
+        "draft": draft,
+        "canned": CANNED,
+        "operators": User.objects.filter(is_active=True, role__in=WORK_ROLES)
+        if user.role == Role.SUPERVISOR
+        else [],
+        "can_reply": item.assignee_id == user.pk or user.role == Role.SUPERVISOR,
+    }
+
+
+#: Canned answers; the operator picks one and may edit it before sending.
+CANNED = [
+    ("wait", "Оператор на связи. Пожалуйста, подождите минуту, я отвечу."),
+    ("second_phone", "Если можете, пишите нам со второго телефона и удаляйте переписку."),
+    ("codeword", "Назовите, пожалуйста, ваше кодовое слово."),
+    ("stay", "Оставайтесь на месте и в укрытии. Следующие шаги я напишу здесь."),
+]
+
+
+# --- Phone script -------------------------------------------------------------------------------
+
+
+@role_required(*WORK_ROLES)
+@require_POST
+def call_new(request: HttpRequest) -> HttpResponse:
+    """Start the operator_call script (a call without a chat)."""
+    user = _user(request)
+    start_flow(None, "operator_call", language=request.LANGUAGE_CODE, operator=user)
+    run = FlowRun.objects.filter(operator=user, flow="operator_call").order_by("-started_at")[0]
+    return redirect("console:call", run_id=run.pk)
+
+
+@role_required(*WORK_ROLES)
+@require_http_methods(["GET", "POST"])
+def call(request: HttpRequest, run_id: UUID) -> HttpResponse:
+    user = _user(request)
+    run = FlowRun.objects.filter(pk=run_id, operator=user).first()
+    if run is None:
+        raise PermissionDenied
+    replies: list[Reply] = []
+    if request.method == "POST" and run.status == FlowRunStatus.ACTIVE:
+        answer = request.POST.get("choice") or request.POST.get("text") or ""
+        replies = run_input(run, answer)
+        run.refresh_from_db()
+        request.session[f"call:{run.pk}"] = [(r.text, list(r.buttons)) for r in replies]
+        return redirect("console:call", run_id=run.pk)
+    shown = request.session.get(f"call:{run.pk}")
+    if shown is None:
+        from lifeline.conversations.engine import runner
+        from lifeline.conversations.host import pinned_flow
+
+        if run.state:
+            state = runner.RunState.from_dict(run.state)
+            prompt = runner.prompt(pinned_flow(run.flow, run.version), state)
+            shown = [(m.text, list(m.buttons)) for m in prompt]
+        else:
+            shown = []
+    return render(
+        request,
+        "console/call.html",
+        {
+            "run": run,
+            "shown": shown,
+            "active": run.status == FlowRunStatus.ACTIVE,
+            "case": run.case
+            if run.case is not None
+            and selectors.cases_visible_to(user).filter(pk=run.case.pk).exists()
+            else None,
+        },
+    )
+
+
+# --- Search -------------------------------------------------------------------------------------
+
+
+@role_required(*selectors.CASE_ROLES)
+@require_GET
+def search(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    query = (request.GET.get("q") or "").strip()
+    name = (request.GET.get("name") or "").strip()
+    born = (request.GET.get("born") or "").strip()
+    found = Case.objects.none()
+    if query:
+        found = (
+            Case.objects.filter(number__iexact=query)
+            | selectors.cases_by_service_number(query)
+            | selectors.cases_by_phone(query)
+            | selectors.cases_by_telegram_id(query)
+        )
+    elif name and born:
+        from datetime import date as date_type
+
+        try:
+            parsed = (
+                datetime.strptime(born, "%d.%m.%Y").replace(tzinfo=UTC).date()
+                if "." in born
+                else date_type.fromisoformat(born)
+            )
+        except ValueError:
+            messages.error(request, _("Write the birth date like 12.03.1995."))
+        else:
+            found = selectors.cases_by_name_birth(name, parsed)
+    visible = selectors.cases_visible_to(user).filter(pk__in=found.values("pk"))
+    return render(
+        request,
+        "console/search.html",
+        {
+            "q": query,
+            "name": name,
+            "born": born,
+            "cases": visible[:100],
+            "searched": bool(query or (name and born)),
+        },
+    )
+
+
+# --- Case transitions -----------------------------------------------------------------------
+
+
+@role_required(*selectors.CASE_ROLES)
+@require_POST
+def case_action(request: HttpRequest, case_id: UUID) -> HttpResponse:
+    user = _user(request)
+    case = selectors.case_get_for(actor=user, case_id=case_id)
+    action = request.POST.get("action", "")
+    post = request.POST
+    try:
+        if action == "verify":
+            workflow.case_verify(
+                case=case,
+                actor=user,
+                note=post.get("note") or None,
+                checklist={k: post.get(k) == "on" for k in workflow.VERIFICATION_CHECKLIST},
+            )
+        elif action == "reject":
+            workflow.case_reject(case=case, actor=user, reason=post.get("reason", ""))
+        elif action == "mark_ready":
+            workflow.case_mark_ready(
+                case=case,
+                actor=user,
+                codename=post.get("codename") or None,
+                service_number=post.get("service_number") or None,
+            )
+        elif action == "request_operation":
+            when = parse_datetime(post.get("meeting_time", ""))
+            if when is not None and timezone.is_naive(when):
+                when = timezone.make_aware(when)
+            workflow.operation_request(
+                case=case,
+                actor=user,
+                meeting_point=post.get("meeting_point", ""),
+                meeting_time=when,  # type: ignore[arg-type]
+                signal=post.get("signal", ""),
+                group_size=int(post.get("group_size") or 0),
+            )
+        elif action == "approve":
+            operation = Operation.objects.get(pk=_uuid(post.get("operation")), case=case)
+            workflow.operation_approve(operation=operation, actor=user)
+        elif action in ("surrendered", "failed"):
+            operation = Operation.objects.get(pk=_uuid(post.get("operation")), case=case)
+            workflow.operation_record_outcome(
+                operation=operation,
+                actor=user,
+                surrendered=action == "surrendered",
+                note=post.get("note", ""),
+            )
+        elif action == "withdraw":
+            workflow.case_withdraw(case=case, actor=user, reason=post.get("reason", ""))
+        elif action == "lose_contact":
+            workflow.case_mark_lost_contact(case=case, actor=user, reason=post.get("reason", ""))
+        elif action == "note":
+            workflow.case_add_note(case=case, actor=user, text=post.get("text", ""))
+        elif action == "assign":
+            workflow.case_assign(
+                case=case,
+                actor=user,
+                assignee=User.objects.filter(pk=_int(post.get("assignee"))).first(),
+            )
+        elif action == "disposition":
+            exchange = Exchange.objects.filter(pk=_int(post.get("exchange"))).first()
+            workflow.case_set_disposition(
+                case=case,
+                actor=user,
+                kind=post.get("kind", ""),
+                exchange=exchange,
+                note=post.get("note") or None,
+            )
+        else:
+            raise ValueError(_("Unknown action."))
+    except (CaseError, ValueError, Operation.DoesNotExist) as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, _("Done."))
+    # The liaison comes from the operations list and no longer sees the case once it is done.
+    if request.POST.get("next") == "operations":
+        return redirect("console:operations")
+    return redirect("console:case_detail", case_id=case.pk)
+
+
+# --- Liaison --------------------------------------------------------------------------------
+
+
+@role_required(Role.LIAISON, Role.SUPERVISOR)
+@require_GET
+def operations(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    cases = selectors.cases_visible_to(user).filter(status=CaseStatus.OPERATION)
+    return render(
+        request,
+        "console/operations.html",
+        {
+            "views": [selectors.case_read(actor=user, case=c) for c in cases],
+            "dispositions": DispositionKind.choices,
+        },
+    )
