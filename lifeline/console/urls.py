@@ -18,6 +18,7 @@ urlpatterns = [
     path("staff/<int:user_id>/", views.staff_detail, name="staff_detail"),
     path("audit/", views.audit_list, name="audit_list"),
     path("queue/", work_views.queue, name="queue"),
+    path("shift/", work_views.shift, name="shift"),
     path("conversations/<uuid:conversation_id>/", work_views.conversation, name="conversation"),
     path("calls/new/", work_views.call_new, name="call_new"),
     path("calls/<uuid:run_id>/", work_views.call, name="call"),

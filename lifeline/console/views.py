@@ -190,6 +190,14 @@ def case_list(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("status", "")
     if status in CaseStatus.values:
         cases = cases.filter(status=status)
+    channel = request.GET.get("channel", "")
+    if channel in Channel.values:
+        cases = cases.filter(channel=channel)
+    assignee = request.GET.get("assignee", "")
+    if assignee == "none":
+        cases = cases.filter(assignee__isnull=True)
+    elif assignee.isdigit():
+        cases = cases.filter(assignee_id=int(assignee))
     # Only clear metadata here: no personal field is decrypted for a list.
     return render(
         request,
@@ -198,6 +206,12 @@ def case_list(request: HttpRequest) -> HttpResponse:
             "cases": cases[:200],
             "statuses": CaseStatus.choices,
             "status": status,
+            "channels": Channel.choices,
+            "channel": channel,
+            "assignees": User.objects.filter(role__in=workflow.ASSIGNABLE_ROLES).order_by(
+                "username"
+            ),
+            "assignee": assignee,
         },
     )
 

@@ -55,7 +55,9 @@ def queue(request: HttpRequest) -> HttpResponse:
         "console/queue.html",
         {
             "rows": [(c, (now - (c.waiting_since or c.created_at))) for c in rows],
-            "partial": request.GET.get("partial") == "1",
+            "on_shift": User.objects.filter(
+                is_active=True, on_shift=True, role__in=WORK_ROLES
+            ).order_by("username"),
         },
     )
 
@@ -106,7 +108,7 @@ def _conversation_context(user: User, item: Any, draft: str = "") -> dict[str, A
         "lines": conversations.transcript(user, item),
         "cases": visible,
         "draft": draft,
-        "canned": CANNED,
+        "canned": CANNED.get(item.language, CANNED["ru"]),
         "operators": User.objects.filter(is_active=True, role__in=WORK_ROLES)
         if user.role == Role.SUPERVISOR
         else [],
@@ -114,13 +116,34 @@ def _conversation_context(user: User, item: Any, draft: str = "") -> dict[str, A
     }
 
 
-#: Canned answers; the operator picks one and may edit it before sending.
-CANNED = [
-    ("wait", "Оператор на связи. Пожалуйста, подождите минуту, я отвечу."),
-    ("second_phone", "Если можете, пишите нам со второго телефона и удаляйте переписку."),
-    ("codeword", "Назовите, пожалуйста, ваше кодовое слово."),
-    ("stay", "Оставайтесь на месте и в укрытии. Следующие шаги я напишу здесь."),
-]
+#: Canned answers per language of the conversation; the operator may edit before sending.
+CANNED: dict[str, list[str]] = {
+    "ru": [
+        "Оператор на связи. Пожалуйста, подождите минуту, я отвечу.",
+        "Если можете, пишите нам со второго телефона и удаляйте переписку.",
+        "Назовите, пожалуйста, ваши кодовые слова.",
+        "Оставайтесь на месте и в укрытии. Следующие шаги я напишу здесь.",
+    ],
+    "uk": [
+        "Оператор на зв’язку. Будь ласка, зачекайте хвилину, я відповім.",
+        "Якщо можете, пишіть нам з другого телефона й видаляйте листування.",
+        "Назвіть, будь ласка, ваші кодові слова.",
+        "Залишайтеся на місці й в укритті. Наступні кроки я напишу тут.",
+    ],
+    "en": [
+        "An operator is here. Please wait a minute, I will answer.",
+        "If you can, write to us from a second phone and delete the messages.",
+        "Please tell me your code words.",
+        "Stay where you are, under cover. I will write the next steps here.",
+    ],
+}
+
+
+@role_required(*WORK_ROLES)
+@require_POST
+def shift(request: HttpRequest) -> HttpResponse:
+    conversations.set_on_shift(actor=_user(request), on=request.POST.get("on") == "1")
+    return redirect("console:queue")
 
 
 # --- Phone script -------------------------------------------------------------------------------

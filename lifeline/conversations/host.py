@@ -400,6 +400,9 @@ def _handoff(conversation: Conversation | None, *, priority: int) -> None:
     conversation.waiting_since = conversation.waiting_since or timezone.now()
     conversation.priority = max(conversation.priority, priority)
     conversation.save(update_fields=["status", "waiting_since", "priority"])
+    from .services import auto_assign
+
+    auto_assign(conversation)
 
 
 def _operation(

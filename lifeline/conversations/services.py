@@ -200,3 +200,58 @@ def conversation_return_to_bot(
         object_id=locked.pk,
         fields=["status"],
     )
+
+
+@transaction.atomic
+def set_on_shift(*, actor: User, on: bool) -> None:
+    _check(actor)
+    actor.on_shift = on
+    actor.save(update_fields=["on_shift"])
+    audit_record(
+        actor=actor,
+        action="staff.shift_on" if on else "staff.shift_off",
+        object_type="user",
+        object_id=actor.pk,
+        fields=["on_shift"],
+    )
+
+
+def auto_assign(conversation: Conversation) -> User | None:
+    """Give a waiting conversation to the least-loaded operator on shift, below the limit
+    (settings LIFELINE_AUTO_ASSIGN, LIFELINE_MAX_CONVERSATIONS_PER_OPERATOR)."""
+    from django.conf import settings
+    from django.db.models import Count
+
+    if not settings.LIFELINE_AUTO_ASSIGN or conversation.assignee_id is not None:
+        return None
+    limit = settings.LIFELINE_MAX_CONVERSATIONS_PER_OPERATOR
+    candidate = (
+        User.objects.filter(is_active=True, on_shift=True, role=Role.OPERATOR)
+        .annotate(
+            load=Count(
+                "conversations",
+                filter=Q(
+                    conversations__status__in=[
+                        ConversationStatus.ACTIVE,
+                        ConversationStatus.WAITING,
+                    ]
+                ),
+            )
+        )
+        .filter(load__lt=limit)
+        .order_by("load", "pk")
+        .first()
+    )
+    if candidate is None:
+        return None
+    conversation.assignee = candidate
+    conversation.save(update_fields=["assignee"])
+    audit_record(
+        actor=None,
+        actor_label="auto-assignment",
+        action="conversation.assigned",
+        object_type="conversation",
+        object_id=conversation.pk,
+        fields=["assignee"],
+    )
+    return candidate

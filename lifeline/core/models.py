@@ -58,6 +58,8 @@ class User(AbstractUser):
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.OPERATOR)
     # Bumped to end every live session of the account (disable, TOTP reset, role change).
     session_epoch = models.PositiveIntegerField(default=0, editable=False)
+    # Operators mark themselves on shift; auto-assignment only picks those on shift.
+    on_shift = models.BooleanField(default=False)
     # When the account was disabled, and who did it, are in the audit log.
 
     def has_role(self, *roles: str) -> bool:

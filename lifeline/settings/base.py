@@ -205,6 +205,12 @@ TELEGRAM_WEBHOOK_SECRET = env.str("TELEGRAM_WEBHOOK_SECRET", default="")
 LIFELINE_TELEGRAM_API_BASE = env.str("LIFELINE_TELEGRAM_API_BASE", default="")
 LIFELINE_TELEGRAM_TIMEOUT = env.float("LIFELINE_TELEGRAM_TIMEOUT", default=20.0)
 
+# Auto-assignment of waiting conversations to the least-loaded operator on shift.
+LIFELINE_AUTO_ASSIGN = env.bool("LIFELINE_AUTO_ASSIGN", default=False)
+LIFELINE_MAX_CONVERSATIONS_PER_OPERATOR = env.int(
+    "LIFELINE_MAX_CONVERSATIONS_PER_OPERATOR", default=5
+)
+
 # Case numbers look like L-2026-000123.
 LIFELINE_CASE_NUMBER_PREFIX = env.str("LIFELINE_CASE_NUMBER_PREFIX", default="L")
 
