@@ -67,4 +67,5 @@ def test_operator_sees_new_messages_without_reloading(live_server: LiveServer) -
         finally:
             browser.close()
     conversation = Conversation.objects.get()
-    assert conversation.channel == "web" and conversation.assignee == operator
+    assert conversation.channel == "web"
+    assert conversation.assignee == operator

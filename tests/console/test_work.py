@@ -63,7 +63,8 @@ def test_shift_and_auto_assignment(settings: SettingsWrapper) -> None:
         login_verified(client, user)
         assert client.post("/console/shift/", {"on": "1"}).status_code == 302
     busy.refresh_from_db()
-    assert busy.on_shift and not off.on_shift
+    assert busy.on_shift
+    assert not off.on_shift
     services.conversation_take(conversation=waiting("2001"), actor=busy)
     conversation = waiting("2002")
     conversation.status = "bot"
@@ -113,7 +114,8 @@ def test_return_to_the_bot_restarts_the_flow() -> None:
     client.post(url, {"action": "take"})
     client.post(url, {"action": "bot"})
     conversation.refresh_from_db()
-    assert conversation.status == "bot" and conversation.assignee is None
+    assert conversation.status == "bot"
+    assert conversation.assignee is None
     assert "Кто вы?" in OutboundMessage.objects.get().text
 
 
@@ -124,7 +126,8 @@ def test_case_list_filters_and_search_stay_within_what_one_may_see() -> None:
     client = Client()
     login_verified(client, supervisor)
     page = client.get("/console/cases/?channel=web").content.decode()
-    assert web.number in page and "ПО-000002" not in page
+    assert web.number in page
+    assert "ПО-000002" not in page
     found = client.get("/console/search/?q=по 000001").content.decode()
     assert web.number in found
     other = Client()
