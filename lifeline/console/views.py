@@ -36,6 +36,7 @@ from lifeline.cases.selectors import (
     case_read,
     cases_visible_to,
 )
+from lifeline.conversations.models import Conversation
 from lifeline.core import staff as staff_services
 from lifeline.core.channels import Channel
 from lifeline.core.models import Role, User
@@ -259,6 +260,7 @@ def case_detail(request: HttpRequest, case_id: UUID) -> HttpResponse:
     pending = case.operations.filter(status=OperationStatus.REQUESTED).first()
     approved = case.operations.filter(status=OperationStatus.APPROVED).first()
     duplicates = case_duplicates(case)
+    timeline = _timeline(user, case, list(events))
     return render(
         request,
         "console/case_detail.html",
@@ -266,6 +268,7 @@ def case_detail(request: HttpRequest, case_id: UUID) -> HttpResponse:
             "view": view,
             "case": case,
             "events": events,
+            "timeline": timeline,
             "transitions": {t.name for t in workflow.allowed_transitions(case=case, actor=user)},
             # Duplicates: how many exist, and links only to those this person may open.
             "duplicates": cases_visible_to(user).filter(pk__in=duplicates.values("pk")),
@@ -290,6 +293,34 @@ def case_detail(request: HttpRequest, case_id: UUID) -> HttpResponse:
             "exchanges": Exchange.objects.all()[:50],
         },
     )
+
+
+def _timeline(user: User, case: Case, events: list[Any]) -> list[dict[str, Any]]:
+    """Case events, and the requester's messages for those who work with conversations,
+    in one time line. Reading the messages is audited."""
+    from lifeline.conversations.models import Message
+    from lifeline.conversations.services import CONVERSATION_ROLES
+
+    rows: list[dict[str, Any]] = [{"at": e.created_at, "kind": "event", "event": e} for e in events]
+    if case.requester_id and user.role in CONVERSATION_ROLES:
+        # Whoever may open this case (checked by the caller) and works with conversations
+        # sees its requester's messages.
+        visible = Conversation.objects.filter(contact_id=case.requester_id)
+        messages_ = list(
+            Message.objects.filter(conversation__in=visible)
+            .select_related("sender")
+            .order_by("created_at")[:500]
+        )
+        if messages_:
+            audit_record(
+                actor=user,
+                action="conversation.read",
+                object_type="case",
+                object_id=case.pk,
+                fields=["messages"],
+            )
+        rows += [{"at": m.created_at, "kind": "message", "message": m} for m in messages_]
+    return sorted(rows, key=lambda row: row["at"])
 
 
 # --- Staff ------------------------------------------------------------------------------------

@@ -133,3 +133,42 @@ def test_case_list_filters_and_search_stay_within_what_one_may_see() -> None:
     other = Client()
     login_verified(other, operator)
     assert web.number not in other.get("/console/search/?q=ПО-000001").content.decode()
+
+
+def test_case_timeline_shows_the_requesters_messages_and_audits_the_read() -> None:
+    from lifeline.audit.models import AuditEntry
+    from lifeline.cases.models import Case
+    from lifeline.conversations.host import conversation_input as say
+
+    supervisor = create_user(Role.SUPERVISOR)
+    press = create_user(Role.PRESS)
+    identity = identity_get_or_create(channel="telegram", address="5005")
+    conversation = Conversation.objects.create(
+        contact=identity.contact, identity=identity, channel="telegram"
+    )
+    for text in [
+        "/start",
+        "1",
+        "Мобилизован",
+        "Хронологов Ян Янович",
+        "01.01.1990",
+        "нет",
+        "рядовой",
+        "в/ч 1",
+        "не могу",
+        "Один",
+        "Телефон при мне",
+        "да",
+    ]:
+        say(conversation, text)
+    case = Case.objects.get()
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+    login_verified(client, supervisor)
+    page = client.get(f"/console/cases/{case.pk}/").content.decode()
+    assert "He wrote:" in page and "Хронологов Ян Янович" in page
+    assert AuditEntry.objects.filter(
+        action="conversation.read", object_id=str(case.pk), actor=supervisor
+    ).exists()
+    other = Client()
+    login_verified(other, press)
+    assert other.get(f"/console/cases/{case.pk}/").status_code == 403
