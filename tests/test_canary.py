@@ -267,3 +267,22 @@ def test_bot_conversation_leaves_no_marker(caplog: pytest.LogCaptureFixture) -> 
     for what, marker in {**markers, "codename": codename}.items():
         assert marker not in dump, f"{what} appears in clear in the {connection.vendor} dump"
         assert marker not in logs, f"{what} appears in the logs"
+
+
+def test_calls_leave_no_caller_number(caplog: pytest.LogCaptureFixture, settings: object) -> None:
+    """Calls from the PBX: the caller's number never appears in clear in the dump or logs."""
+    from lifeline.phone import cti
+
+    caplog.set_level(logging.DEBUG)
+    digits = "999" + "".join(secrets.choice("0123456789") for _ in range(7))
+    cti.handle("office", {"event": "newCall", "callId": "canary-1", "from": f"+7{digits}"})
+    cti.handle("office", {"event": "hangup", "callId": "canary-1"})
+    cti.handle("office", {"event": "newCall", "callId": "canary-2", "from": f"8{digits}"})
+    from lifeline.phone.models import Call
+
+    assert Call.objects.filter(status="missed").count() == 1
+    dump = dump_database()
+    assert "canary-1" in dump  # the dump holds the calls
+    for form in (digits, f"+7{digits}", f"8{digits}"):
+        assert form not in dump
+        assert form not in caplog.text

@@ -42,7 +42,7 @@ def inbound_store(
     *,
     channel: str,
     external_id: str,
-    payload: dict[str, Any],
+    payload: dict[str, Any] | None,
     ordering_key: str,
     arrival: int | None = None,
 ) -> Stored:

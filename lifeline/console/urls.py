@@ -1,5 +1,7 @@
 from django.urls import path
 
+from lifeline.phone import console_views as phone_views
+
 from . import views, work_views
 
 app_name = "console"
@@ -25,4 +27,7 @@ urlpatterns = [
     path("search/", work_views.search, name="search"),
     path("cases/<uuid:case_id>/action/", work_views.case_action, name="case_action"),
     path("operations/", work_views.operations, name="operations"),
+    path("calls/missed/", phone_views.missed, name="calls_missed"),
+    path("calls/popup/", phone_views.popup, name="call_popup"),
+    path("blocks/", phone_views.blocks, name="blocks"),
 ]

@@ -320,6 +320,14 @@ def _timeline(user: User, case: Case, events: list[Any]) -> list[dict[str, Any]]
                 fields=["messages"],
             )
         rows += [{"at": m.created_at, "kind": "message", "message": m} for m in messages_]
+        from lifeline.phone.models import Call
+
+        rows += [
+            {"at": c.ringing_at, "kind": "call", "call": c}
+            for c in Call.objects.filter(contact_id=case.requester_id).select_related(
+                "answered_by"
+            )[:200]
+        ]
     return sorted(rows, key=lambda row: row["at"])
 
 

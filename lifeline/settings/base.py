@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "lifeline.conversations",
     "lifeline.cases",
     "lifeline.channels",
+    "lifeline.phone",
     "lifeline.stats",
     "lifeline.console",
     "lifeline.public",
@@ -210,6 +211,10 @@ LIFELINE_AUTO_ASSIGN = env.bool("LIFELINE_AUTO_ASSIGN", default=False)
 LIFELINE_MAX_CONVERSATIONS_PER_OPERATOR = env.int(
     "LIFELINE_MAX_CONVERSATIONS_PER_OPERATOR", default=5
 )
+
+# PBXs allowed to post CTI events: "name:secret,name2:secret2" (HMAC-SHA256 of the body).
+LIFELINE_PBX_SECRETS = env.str("LIFELINE_PBX_SECRETS", default="")
+LIFELINE_CTI_MAX_SKEW = env.int("LIFELINE_CTI_MAX_SKEW", default=300)  # seconds
 
 # Case numbers look like L-2026-000123.
 LIFELINE_CASE_NUMBER_PREFIX = env.str("LIFELINE_CASE_NUMBER_PREFIX", default="L")

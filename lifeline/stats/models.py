@@ -13,6 +13,7 @@ class StatEvent(models.Model):
     channel = models.CharField(max_length=16, blank=True, default="")
     language = models.CharField(max_length=2, blank=True, default="")
     hour = models.DateTimeField()  # truncated to the hour, UTC
+    value = models.PositiveIntegerField(null=True, blank=True)  # e.g. seconds to answer
 
     class Meta:
         indexes = [models.Index(fields=["kind", "hour"])]

@@ -448,7 +448,7 @@ def test_stat_events_hold_no_link_to_people(staff: Staff) -> None:
     from lifeline.stats.models import StatEvent as Model
 
     names = {f.name for f in Model._meta.get_fields()}
-    assert names == {"id", "kind", "channel", "language", "hour"}
+    assert names == {"id", "kind", "channel", "language", "hour", "value"}
     advance(create_case(), "surrendered", staff)
     hours = set(Model.objects.values_list("hour", flat=True))
     assert all(h.minute == 0 and h.second == 0 for h in hours)

@@ -81,6 +81,19 @@ MATRIX: dict[str, dict[str, dict[str, int]]] = {
         "GET": only("supervisor", "liaison"),
         "POST": only("supervisor", "liaison", ok=405),
     },
+    "shift": {
+        "GET": only("supervisor", "operator", ok=405),
+        "POST": only("supervisor", "operator", ok=302),
+    },
+    "calls_missed": {
+        "GET": only("supervisor", "operator"),
+        "POST": only("supervisor", "operator", ok=302),
+    },
+    "call_popup": {
+        "GET": only("supervisor", "operator"),
+        "POST": only("supervisor", "operator", ok=405),
+    },
+    "blocks": {"GET": only("supervisor"), "POST": only("supervisor", ok=302)},
 }
 
 #: Pages an unverified session may reach (everything else redirects to the second factor).

@@ -1,0 +1,130 @@
+"""The phone line in the console: missed calls, the caller pop-up, the block list."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods
+
+from lifeline.audit.services import audit_record
+from lifeline.cases.models import Case
+from lifeline.cases.selectors import cases_visible_to
+from lifeline.console.decorators import role_required
+from lifeline.console.views import _user
+from lifeline.core.models import Role
+
+from . import cti
+from .models import BlockRule, Call, CallStatus
+
+WORK_ROLES = (Role.OPERATOR, Role.SUPERVISOR)
+
+
+@role_required(*WORK_ROLES)
+@require_http_methods(["GET", "POST"])
+def missed(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    calls = Call.objects.filter(status=CallStatus.MISSED)
+    if request.method == "POST":
+        now = timezone.now()
+        target = request.POST.get("call")
+        if target == "all":
+            changed = calls.filter(seen_at__isnull=True).update(seen_at=now)
+        else:
+            try:
+                changed = calls.filter(pk=UUID(str(target)), seen_at__isnull=True).update(
+                    seen_at=now
+                )
+            except ValueError:
+                changed = 0
+        audit_record(
+            actor=user,
+            action="phone.missed_seen",
+            object_type="call",
+            object_id=target or "",
+            fields=["seen_at"],
+        )
+        messages.success(request, _("%(n)d marked as seen.") % {"n": changed})
+        return redirect("console:calls_missed")
+    return render(
+        request,
+        "console/calls_missed.html",
+        {
+            "calls": calls.select_related("contact").order_by("seen_at", "-ringing_at")[:200],
+        },
+    )
+
+
+@role_required(*WORK_ROLES)
+@require_GET
+def popup(request: HttpRequest) -> HttpResponse:
+    """The call this operator has just answered: who is calling, as far as we know."""
+    user = _user(request)
+    call = (
+        Call.objects.filter(answered_by=user, status=CallStatus.ANSWERED)
+        .select_related("contact")
+        .order_by("-answered_at")
+        .first()
+    )
+    cases = []
+    state = "none"
+    if call is not None:
+        if call.contact_id:
+            known = Case.objects.filter(requester_id=call.contact_id)
+            cases = list(cases_visible_to(user).filter(pk__in=known.values("pk")))
+            state = "known" if cases else "maybe"
+        else:
+            state = "new"
+        audit_record(
+            actor=user,
+            action="phone.popup",
+            object_type="call",
+            object_id=call.pk,
+            fields=["contact"],
+        )
+    return render(
+        request, "console/_call_popup.html", {"call": call, "state": state, "cases": cases}
+    )
+
+
+@role_required(Role.SUPERVISOR)
+@require_http_methods(["GET", "POST"])
+def blocks(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    if request.method == "POST":
+        if request.POST.get("action") == "remove":
+            rule = BlockRule.objects.filter(pk=int(request.POST.get("rule") or 0)).first()
+            if rule is not None:
+                audit_record(
+                    actor=user,
+                    action="phone.unblocked",
+                    object_type="block_rule",
+                    object_id=rule.pk,
+                    fields=["rule"],
+                )
+                rule.delete()
+        else:
+            try:
+                cti.block_number(
+                    actor=user,
+                    number=request.POST.get("number", "").strip(),
+                    prefix=request.POST.get("prefix", "").strip(),
+                    note=request.POST.get("note", ""),
+                )
+            except (ValueError, PermissionDenied):
+                messages.error(request, _("Give a phone number, or a prefix of digits."))
+            else:
+                messages.success(request, _("Blocked."))
+        return redirect("console:blocks")
+    return render(
+        request,
+        "console/blocks.html",
+        {
+            "rules": BlockRule.objects.select_related("created_by").order_by("-created_at"),
+        },
+    )

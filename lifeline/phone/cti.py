@@ -1,0 +1,228 @@
+"""The generic CTI contract: the PBX posts ``newCall``, ``answer`` and ``hangup`` events.
+
+Authentication: headers ``X-Lifeline-Pbx`` (the PBX's name), ``X-Lifeline-Timestamp`` (Unix
+seconds) and ``X-Lifeline-Signature`` = hex HMAC-SHA256(secret, "<timestamp>.<body>"); stale
+timestamps are refused. Each (callId, event) is applied once; a replay gets the same answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from lifeline.audit.services import audit_record
+from lifeline.contacts.models import Identity
+from lifeline.core import crypto
+from lifeline.core.channels import Channel
+from lifeline.core.models import User
+from lifeline.stats.services import stat_record
+
+from .models import BlockRule, Call, CallStatus
+
+EVENTS = frozenset({"newCall", "answer", "hangup"})
+
+
+class CtiError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def pbx_secrets() -> dict[str, bytes]:
+    out: dict[str, bytes] = {}
+    for part in filter(None, (p.strip() for p in settings.LIFELINE_PBX_SECRETS.split(","))):
+        name, _sep, secret = part.partition(":")
+        if name and secret:
+            out[name] = secret.encode()
+    return out
+
+
+def sign(secret: bytes, timestamp: str, body: bytes) -> str:
+    return hmac.new(secret, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+
+
+def authenticate(headers: Mapping[str, str], body: bytes, *, now: float | None = None) -> str:
+    """The PBX's name, or CtiError(401/403)."""
+    name = headers.get("X-Lifeline-Pbx", "")
+    timestamp = headers.get("X-Lifeline-Timestamp", "")
+    signature = headers.get("X-Lifeline-Signature", "")
+    secret = pbx_secrets().get(name)
+    if secret is None or not timestamp.isdigit() or not signature:
+        raise CtiError(401, "unknown PBX or missing signature headers")
+    if abs((now or time.time()) - int(timestamp)) > settings.LIFELINE_CTI_MAX_SKEW:
+        raise CtiError(401, "stale timestamp")
+    if not hmac.compare_digest(sign(secret, timestamp, body), signature):
+        raise CtiError(403, "bad signature")
+    return name
+
+
+@dataclass(frozen=True)
+class Answer:
+    body: dict[str, Any]
+
+
+def _phone_index(number: str) -> str:
+    try:
+        return crypto.phone_index(number)
+    except crypto.BlindIndexError:
+        return ""
+
+
+def is_blocked(number: str) -> bool:
+    index = _phone_index(number)
+    if index and BlockRule.objects.filter(number_index=index).exists():
+        return True
+    try:
+        normalised = crypto.normalise_phone(number)
+    except crypto.BlindIndexError:
+        normalised = number
+    return any(normalised.startswith(rule.prefix) for rule in BlockRule.objects.exclude(prefix=""))
+
+
+def handle(pbx: str, data: Any) -> Answer:
+    """Apply one event; raises CtiError(400) for a malformed one."""
+    if not isinstance(data, dict):
+        raise CtiError(400, "the body is a JSON object")
+    event, call_id = data.get("event"), data.get("callId")
+    if event not in EVENTS:
+        raise CtiError(400, f"event must be one of {', '.join(sorted(EVENTS))}")
+    if not isinstance(call_id, str) or not call_id or len(call_id) > 128:
+        raise CtiError(400, "callId is a non-empty string")
+    from lifeline.channels.inbox import inbound_store
+
+    stored = inbound_store(
+        channel=Channel.PHONE,
+        external_id=f"{pbx}:{call_id}:{event}",
+        payload=None,
+        ordering_key=f"cti:{pbx}",
+    )
+    if not stored.created:
+        call = Call.objects.filter(pbx=pbx, call_id=call_id).first()
+        rejected = call is not None and call.status == CallStatus.REJECTED
+        return Answer(
+            {
+                "ok": True,
+                "duplicate": True,
+                **({"action": "reject", "reason": "busy"} if rejected else {}),
+            }
+        )
+    with transaction.atomic():
+        stored.event.status = "done"
+        stored.event.save(update_fields=["status"])
+        if event == "newCall":
+            return _new_call(pbx, call_id, data)
+        call = Call.objects.select_for_update().filter(pbx=pbx, call_id=call_id).first()
+        if call is None:
+            raise CtiError(400, f"no newCall seen for callId {call_id}")
+        if event == "answer":
+            return _answer(call, data)
+        return _hangup(call, data)
+
+
+def _new_call(pbx: str, call_id: str, data: dict[str, Any]) -> Answer:
+    number = str(data.get("from") or "")
+    if not number:
+        raise CtiError(400, "newCall needs 'from'")
+    now = timezone.now()
+    blocked = is_blocked(number)
+    index = _phone_index(number)
+    identity = (
+        Identity.objects.filter(channel=Channel.PHONE, address_index=index).first()
+        if index
+        else None
+    )
+    try:
+        with transaction.atomic():
+            Call.objects.create(
+                call_id=call_id,
+                pbx=pbx,
+                direction=str(data.get("direction") or "in")[:8],
+                caller=number,
+                caller_index=index,
+                line=str(data.get("to") or "")[:32],
+                queue=str(data.get("queue") or "")[:64],
+                ringing_at=now,
+                contact=identity.contact if identity else None,
+                status=CallStatus.REJECTED if blocked else CallStatus.RINGING,
+            )
+    except IntegrityError:
+        raise CtiError(400, f"callId {call_id} was already used") from None
+    if blocked:
+        stat_record(kind="call.blocked", channel=Channel.PHONE)
+        return Answer({"ok": True, "action": "reject", "reason": "busy"})
+    stat_record(kind="call.received", channel=Channel.PHONE)
+    return Answer({"ok": True, "action": "accept"})
+
+
+def _answer(call: Call, data: dict[str, Any]) -> Answer:
+    if call.status != CallStatus.RINGING:
+        raise CtiError(400, f"call {call.call_id} is {call.status}, not ringing")
+    now = timezone.now()
+    username = str(data.get("user") or "")
+    call.answered_by = User.objects.filter(username=username, is_active=True).first()
+    call.answered_at = now
+    call.status = CallStatus.ANSWERED
+    call.save(update_fields=["answered_by", "answered_at", "status"])
+    stat_record(
+        kind="call.answered",
+        channel=Channel.PHONE,
+        value=int((now - call.ringing_at).total_seconds()),
+    )
+    return Answer({"ok": True})
+
+
+def _hangup(call: Call, data: dict[str, Any]) -> Answer:
+    now = timezone.now()
+    call.cause = str(data.get("cause") or "")[:64]
+    call.ended_at = now
+    if call.status == CallStatus.RINGING:
+        call.status = CallStatus.MISSED
+        stat_record(kind="call.missed", channel=Channel.PHONE)
+    elif call.status == CallStatus.ANSWERED:
+        call.status = CallStatus.ENDED
+        stat_record(
+            kind="call.ended",
+            channel=Channel.PHONE,
+            value=int((now - (call.answered_at or now)).total_seconds()),
+        )
+    call.save(update_fields=["cause", "ended_at", "status"])
+    return Answer({"ok": True})
+
+
+def block_number(*, actor: User, number: str = "", prefix: str = "", note: str = "") -> BlockRule:
+    """A supervisor blocks one number or a prefix (audited)."""
+    from django.core.exceptions import PermissionDenied
+
+    from lifeline.core.models import Role
+
+    if actor.role != Role.SUPERVISOR or not actor.is_active:
+        raise PermissionDenied
+    if number:
+        index = _phone_index(number)
+        if not index:
+            raise ValueError("not a phone number")
+        rule = BlockRule.objects.create(number_index=index, note=note[:200], created_by=actor)
+    elif prefix and prefix.lstrip("+").isdigit():
+        rule = BlockRule.objects.create(
+            prefix=prefix if prefix.startswith("+") else f"+{prefix}",
+            note=note[:200],
+            created_by=actor,
+        )
+    else:
+        raise ValueError("give a number or a prefix of digits")
+    audit_record(
+        actor=actor,
+        action="phone.blocked",
+        object_type="block_rule",
+        object_id=rule.pk,
+        fields=["number" if number else "prefix"],
+    )
+    return rule
