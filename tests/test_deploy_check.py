@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.processes import clean_env
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -17,11 +19,7 @@ def key() -> str:
 
 
 def test_check_deploy_is_clean_with_production_settings() -> None:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("DATABASE_URL", "LIFELINE_", "DJANGO_"))
-    }
+    env = clean_env()
     env.update(
         DJANGO_SETTINGS_MODULE="lifeline.settings.prod",
         DJANGO_SECRET_KEY=secrets.token_urlsafe(60),
@@ -44,11 +42,7 @@ def test_check_deploy_is_clean_with_production_settings() -> None:
 
 
 def test_production_refuses_sqlite() -> None:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("DATABASE_URL", "LIFELINE_", "DJANGO_"))
-    }
+    env = clean_env()
     env.update(
         DJANGO_SETTINGS_MODULE="lifeline.settings.prod",
         DJANGO_SECRET_KEY=secrets.token_urlsafe(60),

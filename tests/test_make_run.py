@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
+from tests.processes import clean_env
+
 ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = pytest.mark.django_db
@@ -26,11 +28,7 @@ def free_port() -> int:
 
 
 def start(var: Path, port: int) -> tuple[subprocess.Popen[str], list[str]]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("DATABASE_URL", "LIFELINE_", "DJANGO_"))
-    }
+    env = clean_env()
     env.update(LIFELINE_VAR_DIR=str(var), PORT=str(port))
     proc = subprocess.Popen(
         ["make", "--no-print-directory", "run", f"PORT={port}"],
