@@ -33,6 +33,16 @@ class CaseStatus(models.TextChoices):
     LOST_CONTACT = "lost_contact", _("Lost contact")  # no answer for too long, or expired
 
 
+#: The subject's personal fields of a case (encrypted; see Case).
+SUBJECT_FIELDS: tuple[str, ...] = (
+    "full_name",
+    "birth_date",
+    "service_number",
+    "rank",
+    "unit",
+    "location",
+)
+
 OPEN_STATUSES = frozenset(
     {CaseStatus.APPLIED, CaseStatus.VERIFIED, CaseStatus.READY, CaseStatus.OPERATION}
 )

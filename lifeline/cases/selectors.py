@@ -15,7 +15,7 @@ from lifeline.core import crypto
 from lifeline.core.channels import Channel
 from lifeline.core.models import Role, User
 
-from .models import Case, CaseStatus, OperationStatus
+from .models import SUBJECT_FIELDS, Case, CaseStatus, OperationStatus
 
 
 def cases_by_service_number(service_number: str) -> QuerySet[Case]:
@@ -74,15 +74,6 @@ def case_duplicates(case: Case) -> QuerySet[Case]:
 
 # --- Who sees what (record and field level, ARCHITECTURE §4) -----------------------------
 
-#: The subject's personal fields of a case.
-SUBJECT_FIELDS: tuple[str, ...] = (
-    "full_name",
-    "birth_date",
-    "service_number",
-    "rank",
-    "unit",
-    "location",
-)
 #: The personal fields of an operation.
 OPERATION_FIELDS: tuple[str, ...] = ("meeting_point", "meeting_time", "signal")
 

@@ -34,6 +34,7 @@ from .errors import (
 )
 from .models import (
     OPEN_STATUSES,
+    SUBJECT_FIELDS,
     Case,
     CaseEvent,
     CaseEventKind,
@@ -475,12 +476,7 @@ def case_mark_ready(
 #: Subject fields a flow or an operator may fill in after the application.
 UPDATABLE_FIELDS = frozenset(
     {
-        "full_name",
-        "birth_date",
-        "service_number",
-        "rank",
-        "unit",
-        "location",
+        *SUBJECT_FIELDS,
         "group_size",
         "urgency",
         "phone_situation",
@@ -526,15 +522,7 @@ def case_update_fields(
 
 
 #: Personal fields blanked when the person asks to be forgotten.
-ERASABLE_FIELDS = (
-    "full_name",
-    "birth_date",
-    "service_number",
-    "rank",
-    "unit",
-    "location",
-    "callback_phone",
-)
+ERASABLE_FIELDS = (*SUBJECT_FIELDS, "callback_phone")
 
 
 @transaction.atomic
