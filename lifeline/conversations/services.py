@@ -93,23 +93,28 @@ def transcript(actor: User, conversation: Conversation) -> list[Line]:
     return lines
 
 
+def _give(locked: Conversation, *, assignee: User, actor: User, action: str) -> Conversation:
+    """Hand a locked conversation to ``assignee`` and audit who did it."""
+    locked.assignee = assignee
+    locked.status = ConversationStatus.ACTIVE
+    locked.save(update_fields=["assignee", "status"])
+    audit_record(
+        actor=actor,
+        action=action,
+        object_type="conversation",
+        object_id=locked.pk,
+        fields=["assignee"],
+    )
+    return locked
+
+
 @transaction.atomic
 def conversation_take(*, conversation: Conversation, actor: User) -> Conversation:
     _check(actor)
     locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
     if locked.assignee_id not in (None, actor.pk) and actor.role != Role.SUPERVISOR:
         raise PermissionDenied(_("Another operator already has this conversation."))
-    locked.assignee = actor
-    locked.status = ConversationStatus.ACTIVE
-    locked.save(update_fields=["assignee", "status"])
-    audit_record(
-        actor=actor,
-        action="conversation.taken",
-        object_type="conversation",
-        object_id=locked.pk,
-        fields=["assignee"],
-    )
-    return locked
+    return _give(locked, assignee=actor, actor=actor, action="conversation.taken")
 
 
 @transaction.atomic
@@ -119,17 +124,7 @@ def conversation_assign(*, conversation: Conversation, actor: User, assignee: Us
     if not assignee.is_active or assignee.role not in CONVERSATION_ROLES:
         raise PermissionDenied(_("Conversations go only to active operators or supervisors."))
     locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
-    locked.assignee = assignee
-    locked.status = ConversationStatus.ACTIVE
-    locked.save(update_fields=["assignee", "status"])
-    audit_record(
-        actor=actor,
-        action="conversation.assigned",
-        object_type="conversation",
-        object_id=locked.pk,
-        fields=["assignee"],
-    )
-    return locked
+    return _give(locked, assignee=assignee, actor=actor, action="conversation.assigned")
 
 
 @transaction.atomic
