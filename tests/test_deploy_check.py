@@ -28,6 +28,7 @@ def test_check_deploy_is_clean_with_production_settings() -> None:
         LIFELINE_KEYS=f"1:{key()}",
         LIFELINE_BLIND_INDEX_KEY=key(),
         LIFELINE_CODENAME_PEPPER=key(),
+        LIFELINE_CACHE_URL="redis://127.0.0.1:6379/0",
     )
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],

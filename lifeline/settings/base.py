@@ -91,6 +91,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# The cache holds what every process must agree on (the web chat's rate limits, counters).
+# Default: this process's memory, enough for the embedded default (one process). Production
+# runs several web and worker processes and needs one shared cache: Redis, through Django's
+# built-in backend, e.g. LIFELINE_CACHE_URL=redis://127.0.0.1:6379/0 (prod.py requires it).
+CACHES = {"default": env.cache_url("LIFELINE_CACHE_URL", default="locmemcache://")}
+
 AUTH_USER_MODEL = "core.User"
 LOGIN_URL = "console:login"
 LOGIN_REDIRECT_URL = "console:home"
