@@ -120,6 +120,9 @@ class Case(SealedModel):
     name_birth_index = models.CharField(max_length=32, blank=True, default="", db_index=True)
     # The codename, as a peppered scrypt hash only (see lifeline.cases.codenames).
     codename_hash = models.CharField(max_length=200, blank=True, default="", editable=False)
+    # A 16-bit keyed tag of the codename (crypto.secret_tag): picks the one hash to check at
+    # stage 2 among the cases sharing a service number, so that an attempt costs one hash.
+    codename_tag = models.CharField(max_length=8, blank=True, default="", editable=False)
 
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -15,6 +15,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Case as DbCase
+from django.db.models import Q, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -373,9 +375,12 @@ def case_assign(*, case: Case, actor: User, assignee: User | None) -> Case:
 def case_set_codename(*, case: Case, codename: str) -> None:
     """Store the hash of a codename issued to the applicant (the codename itself is not kept)."""
     locked = _lock(case)
-    locked.codename_hash = crypto.hash_secret(codenames.normalise(codename))
-    locked.save(update_fields=["codename_hash"])
+    normal = codenames.normalise(codename)
+    locked.codename_hash = crypto.hash_secret(normal)
+    locked.codename_tag = crypto.secret_tag(normal)
+    locked.save(update_fields=["codename_hash", "codename_tag"])
     case.codename_hash = locked.codename_hash
+    case.codename_tag = locked.codename_tag
     audit_record(
         actor=None,
         actor_label="intake flow",
@@ -443,6 +448,52 @@ def reidentify(
     raise MissingRequirement(
         _("Re-identify the person first: enter his codename or his service number.")
     )
+
+
+#: Statuses in which a man may come back at stage 2 and be recognised by his code words.
+REIDENTIFY_STATUSES = (
+    CaseStatus.APPLIED,
+    CaseStatus.VERIFIED,
+    CaseStatus.READY,
+    CaseStatus.OPERATION,
+)
+
+
+def reidentify_by_codename(
+    *, codename: str, service_number: str | None, requester: Contact | None
+) -> Case | None:
+    """The open case whose code words these are, among those with this service number or
+    opened by this contact; None if there is none.
+
+    Costs exactly one slow hash whatever matches (none, one, or twenty planted cases): the
+    keyed tag picks the one stored hash to check, and a dummy hash stands in when there is
+    none. So neither the time taken nor the answer tells whether a service number is known."""
+    normal = codenames.normalise(codename or "")
+    by_number = ""
+    if service_number:
+        try:
+            by_number = crypto.service_number_index(service_number)
+        except crypto.BlindIndexError:
+            by_number = ""
+    match = Q(pk__in=[])
+    if by_number:
+        match |= Q(service_number_index=by_number)
+    if requester is not None:
+        match |= Q(requester=requester)
+    tag = crypto.secret_tag(normal)
+    # Cases hashed before tags existed have none: they are checked only when no tag matches.
+    candidate = (
+        Case.objects.filter(match, status__in=REIDENTIFY_STATUSES, codename_tag__in=[tag, ""])
+        .exclude(codename_hash="")
+        .annotate(untagged=DbCase(When(codename_tag="", then=Value(1)), default=Value(0)))
+        .order_by("untagged", "-created_at")
+        .only("pk", "codename_hash")
+        .first()
+    )
+    stored = candidate.codename_hash if candidate is not None else None
+    if crypto.verify_secret_or_dummy(normal, stored) and candidate is not None:
+        return Case.objects.get(pk=candidate.pk)
+    return None
 
 
 @transaction.atomic
@@ -532,7 +583,7 @@ def case_erase_personal_data(*, case: Case, via: str) -> Case:
     locked = _lock(case)
     for name in ERASABLE_FIELDS:
         setattr(locked, name, None)
-    locked.codename_hash = ""
+    locked.codename_hash = locked.codename_tag = ""
     locked.save()
     for event in locked.events.all():
         if event.note is not None:
@@ -542,7 +593,7 @@ def case_erase_personal_data(*, case: Case, via: str) -> Case:
         operation.meeting_point = operation.signal = operation.outcome_note = None
         operation.meeting_time = None
         operation.save(update_fields=["meeting_point", "signal", "outcome_note", "meeting_time"])
-    fields = (*ERASABLE_FIELDS, "codename_hash")
+    fields = (*ERASABLE_FIELDS, "codename_hash", "codename_tag")
     if locked.status in OPEN_STATUSES:
         previous = locked.status
         locked.status = CaseStatus.WITHDRAWN

@@ -111,6 +111,8 @@ def enqueue_replies(conversation: Any, channel: str, replies: list[Reply]) -> No
             text=reply.text,
             buttons=list(reply.buttons) or None,
             seq=last + offset,
+            secret=reply.secret,
+            message_id=reply.message_id,
         )
 
 

@@ -81,6 +81,16 @@ class OutboundMessage(SealedModel):
     sent_at = models.DateTimeField(null=True, blank=True)
     external_id = models.CharField(max_length=64, blank=True, default="")
     error = models.CharField(max_length=200, blank=True, default="")  # last failure, no content
+    # A secret reply (it shows the person's code words): once sent, or given up, its text is
+    # replaced by the transcript row's placeholder. On the web chat, "sent" means shown once.
+    secret = models.BooleanField(default=False)
+    message = models.ForeignKey(
+        "conversations.Message",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
 
     class Meta:
         indexes = [

@@ -22,7 +22,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from lifeline.conversations.models import Conversation
+from lifeline.conversations.models import Conversation, Message
 
 from .models import OutboundMessage, OutboundStatus
 
@@ -124,6 +124,8 @@ def send_next(senders: Mapping[str, Sender]) -> bool:
             message.error = ""
             conversation.last_sent_at = now
             conversation.save(update_fields=["last_sent_at"])
+        if message.secret and message.status != OutboundStatus.PENDING:
+            forget_secret_text(message)
         message.save(
             update_fields=[
                 "attempts",
@@ -132,9 +134,16 @@ def send_next(senders: Mapping[str, Sender]) -> bool:
                 "status",
                 "sent_at",
                 "external_id",
+                "text",
             ]
         )
         return True
+
+
+def forget_secret_text(message: OutboundMessage) -> None:
+    """Delivered (or given up): keep the transcript's placeholder instead of the code words."""
+    row = Message.objects.filter(pk=message.message_id).first() if message.message_id else None
+    message.text = row.text if row is not None and row.text else "[shown once, not kept]"
 
 
 def send_all(senders: Mapping[str, Sender], limit: int = 1000) -> int:

@@ -6,7 +6,13 @@ A visitor is an anonymous random token in an HttpOnly cookie; the token is store
 
 from __future__ import annotations
 
+import re
 import secrets
+import uuid
+
+from django.core import signing
+from django.db import transaction
+from django.utils import timezone
 
 from lifeline.contacts.models import Identity
 from lifeline.contacts.services import identity_get_or_create
@@ -20,10 +26,32 @@ from .models import InboundEvent
 
 COOKIE = "lifeline_chat"
 MAX_TEXT = 2000
+MAX_TOKEN = 128  # a signed token is about 70 characters; anything longer is not ours
+_SIGNER = signing.Signer(salt="lifeline.webchat.token")
+_MESSAGE_ID = re.compile(r"[0-9a-f]{8,64}")
 
 
 def new_token() -> str:
-    return secrets.token_urlsafe(32)
+    """A fresh visitor token, signed by the server: the chat accepts no token it did not issue,
+    so a token planted in a browser (session fixation) is replaced, never adopted."""
+    return _SIGNER.sign(secrets.token_urlsafe(32))
+
+
+def valid_token(value: str | None) -> str | None:
+    """The token if the server issued it, else None (forged, malformed, too long)."""
+    if not value or len(value) > MAX_TOKEN or not value.isascii():
+        return None
+    try:
+        _SIGNER.unsign(value)
+    except signing.BadSignature:
+        return None
+    return value
+
+
+def message_id_or_new(value: str | None) -> str:
+    """The page's idempotency id for a message: hex only, else a fresh one."""
+    value = (value or "").strip().lower()
+    return value if _MESSAGE_ID.fullmatch(value) else uuid.uuid4().hex
 
 
 def ordering_key(token: str) -> str:
@@ -72,8 +100,34 @@ def handle_event(event: InboundEvent) -> tuple[Conversation | None, list[Reply]]
         str(payload["token"]), create=True, language=str(payload.get("language") or "ru")
     )
     assert conversation is not None  # noqa: S101 - create=True always gives one
-    conversation_input(conversation, str(payload.get("text", "")))
-    return conversation, []  # the page shows the stored messages: nothing to send
+    replies = conversation_input(conversation, str(payload.get("text", "")))
+    # The page shows the stored messages; only a secret reply (the code words, stored there as
+    # a placeholder) waits in the outbox, until the page shows it once (see secrets_to_show).
+    return conversation, [reply for reply in replies if reply.secret]
+
+
+def secrets_to_show(conversation: Conversation) -> dict[uuid.UUID, str]:
+    """Secret replies not yet shown (transcript row id -> text). Showing them is their one
+    delivery: they are marked sent and their text replaced by the placeholder at once."""
+    from .models import OutboundMessage, OutboundStatus
+    from .outbox import forget_secret_text
+
+    shown: dict[uuid.UUID, str] = {}
+    with transaction.atomic():
+        rows = OutboundMessage.objects.select_for_update().filter(
+            conversation=conversation,
+            channel=Channel.WEB,
+            secret=True,
+            status=OutboundStatus.PENDING,
+        )
+        for row in rows:
+            if row.message_id is not None:
+                shown[row.message_id] = row.text or ""
+            row.status = OutboundStatus.SENT
+            row.sent_at = timezone.now()
+            forget_secret_text(row)
+            row.save(update_fields=["status", "sent_at", "text"])
+    return shown
 
 
 def pending(token: str) -> bool:

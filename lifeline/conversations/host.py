@@ -9,7 +9,9 @@ returns the replies to send. The engine itself never touches the database.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
+import uuid
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -17,15 +19,14 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import override
 
 from lifeline.cases import codenames, workflow
 from lifeline.cases.errors import CaseError
-from lifeline.cases.models import Case, CaseStatus
-from lifeline.core import crypto
+from lifeline.cases.models import Case
+from lifeline.core import crypto, limits
 from lifeline.core.models import User
 from lifeline.stats.services import stat_record
 
@@ -54,12 +55,25 @@ REACH_TO_PHONE = {
 }
 MAX_REIDENTIFY_FAILURES = 3
 YES_WORDS = frozenset({"yes", "y", "да", "так", "д", "т"})
+#: Flow results that are secrets: what a person types for them is never stored, and a reply
+#: that shows one is stored (in Message, in a sent OutboundMessage) only as a placeholder.
+SECRET_RESULTS = frozenset({"codename"})
 
 
 @dataclass(frozen=True)
 class Reply:
+    """One message to the person. A ``secret`` reply (it shows his code words) is delivered
+    once and stored only as ``placeholder``; ``message_id`` is its transcript row."""
+
     text: str
     buttons: tuple[str, ...] = ()
+    secret: bool = False
+    placeholder: str = ""
+    message_id: uuid.UUID | None = None
+
+    @property
+    def stored_text(self) -> str:
+        return self.placeholder if self.secret else self.text
 
 
 @dataclass
@@ -67,7 +81,12 @@ class _Context:
     """What the host learns while applying actions: filled into later messages."""
 
     values: dict[str, str] = field(default_factory=dict)
+    secret_values: set[str] = field(default_factory=set)
     replies: list[Reply] = field(default_factory=list)
+
+
+def shown_once_placeholder() -> str:
+    return _("[code words: shown once, not kept]")
 
 
 class FlowVersionConflict(Exception):
@@ -125,19 +144,59 @@ def conversation_input(conversation: Conversation, text: str) -> list[Reply]:
     text = (text or "").strip()
     with transaction.atomic():
         conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
-        Message.objects.create(conversation=conversation, direction=Direction.IN, text=text)
+        secret_run = None if text.startswith("/") else _awaiting_secret(conversation)
+        incoming = Message.objects.create(
+            conversation=conversation,
+            direction=Direction.IN,
+            text=_("[code words entered]") if secret_run is not None else text,
+        )
         conversation.last_message_at = timezone.now()
         conversation.save(update_fields=["last_message_at"])
         with override(conversation.language):
             replies = _dispatch(conversation, text)
-        for reply in replies:
-            Message.objects.create(
-                conversation=conversation,
-                direction=Direction.OUT,
-                text=reply.text,
-                buttons=list(reply.buttons) or None,
-            )
-    return replies
+            if secret_run is not None:
+                incoming.text = _secret_input_note(secret_run)
+                incoming.save(update_fields=["text"])
+        return store_replies(conversation, replies)
+
+
+def store_replies(conversation: Conversation, replies: list[Reply]) -> list[Reply]:
+    """Add the replies to the transcript (a secret one as its placeholder); returns them with
+    their transcript rows' ids."""
+    stored = []
+    for reply in replies:
+        message = Message.objects.create(
+            conversation=conversation,
+            direction=Direction.OUT,
+            text=reply.stored_text,
+            buttons=list(reply.buttons) or None,
+        )
+        stored.append(dataclasses.replace(reply, message_id=message.pk))
+    return stored
+
+
+def _awaiting_secret(conversation: Conversation) -> FlowRun | None:
+    """The active run, if its question is one whose answer is a secret (the code words)."""
+    run = _active_run(conversation)
+    if run is None or not run.state:
+        return None
+    node_name = runner.RunState.from_dict(run.state).node
+    flow = pinned_flow(run.flow, run.version)
+    node = flow.nodes.get(node_name) if node_name else None
+    if node is None or node.result not in SECRET_RESULTS:
+        return None
+    return run
+
+
+def _secret_input_note(run: FlowRun) -> str:
+    """What the transcript keeps of typed code words: whether they matched, never the words."""
+    before = run.failed_reidentifications
+    run.refresh_from_db(fields=["failed_reidentifications", "reidentified_by", "status"])
+    if run.reidentified_by:
+        return _("[code words entered — matched]")
+    if run.failed_reidentifications > before:
+        return _("[code words entered — not matched]")
+    return _("[code words entered — not checked]")
 
 
 def _dispatch(conversation: Conversation, text: str) -> list[Reply]:
@@ -235,18 +294,42 @@ def _apply(
     state = step.state
     for output in step.outputs:
         if isinstance(output, runner.Message):
-            text = output.text
-            for key, value in context.values.items():
-                text = text.replace("{" + key + "}", value)
-            context.replies.append(Reply(text, output.buttons))
+            context.replies.append(_fill(output, context))
             continue
         follow_up = _action(run, flow, output, state, conversation, context)
         if follow_up is not None:
             return context.replies + follow_up
-    _save_run(run, state)
     if state.status == runner.WAITING_HOST:
+        if run._state.adding:  # a flow that starts with an operation: the row must exist
+            _save_run(run, _without_secrets(state))
+        # Performed before the state is saved: the answers it reads (the typed code words)
+        # are dropped by the operation and never written, not even encrypted.
         context.replies.extend(_operation(run, flow, state, conversation))
+        return context.replies
+    _save_run(run, state)
     return context.replies
+
+
+def _without_secrets(state: runner.RunState) -> runner.RunState:
+    results = {k: v for k, v in state.results.items() if k not in SECRET_RESULTS}
+    return runner.RunState(**{**state.to_dict(), "results": results})
+
+
+def _fill(output: runner.Message, context: _Context) -> Reply:
+    """A flow message with the host's values filled in; one that shows a secret is marked."""
+    text = placeholder = output.text
+    secret = False
+    for key, value in context.values.items():
+        marker = "{" + key + "}"
+        if marker not in text:
+            continue
+        text = text.replace(marker, value)
+        if key in context.secret_values:
+            secret = True
+            placeholder = placeholder.replace(marker, shown_once_placeholder())
+        else:
+            placeholder = placeholder.replace(marker, value)
+    return Reply(text, output.buttons, secret=secret, placeholder=placeholder if secret else "")
 
 
 def _save_run(run: FlowRun, state: runner.RunState) -> None:
@@ -366,6 +449,7 @@ def _action(
             words = codenames.generate()
             workflow.case_set_codename(case=run.case, codename=words)
             context.values["codename"] = words
+            context.secret_values.add("codename")
         return None
     if kind == "mark_ready":
         if run.case is not None:
@@ -425,29 +509,27 @@ def _operation(
 
 
 def _reidentify(run: FlowRun, state: runner.RunState, conversation: Conversation | None) -> str:
+    """Check the code words. Every attempt costs one slow hash and answers alike whether or not
+    the service number is known (see :func:`workflow.reidentify_by_codename`). Attempts are
+    counted per service number and per identity across sessions and runs, and share a global
+    hash budget; past any limit the answer is "locked": an operator takes over."""
     if run.failed_reidentifications >= MAX_REIDENTIFY_FAILURES:
         return "locked"
     codename = str(state.results.get("codename") or "")
     service_number = str(state.results.get("service_number") or "")
-    candidates = Case.objects.filter(
-        status__in=[CaseStatus.APPLIED, CaseStatus.VERIFIED, CaseStatus.READY, CaseStatus.OPERATION]
+    if not _reidentify_allowed(run, conversation, service_number):
+        stat_record(
+            kind="reidentify.limited", channel=conversation.channel if conversation else "phone"
+        )
+        return "locked"
+    case = workflow.reidentify_by_codename(
+        codename=codename,
+        service_number=service_number or None,
+        requester=conversation.contact if conversation is not None else None,
     )
-    try:
-        by_number = crypto.service_number_index(service_number) if service_number else None
-    except crypto.BlindIndexError:
-        by_number = None
-    match = Q(pk__in=[])
-    if by_number:
-        match |= Q(service_number_index=by_number)
-    if conversation is not None:
-        match |= Q(requester=conversation.contact)
-    for case in candidates.filter(match)[:20]:
-        try:
-            method = workflow.reidentify(case, codename=codename or None)
-        except CaseError:
-            continue
+    if case is not None:
         run.case = case
-        run.reidentified_by = method
+        run.reidentified_by = "codename"
         run.save(update_fields=["case", "reidentified_by"])
         return "ok"
     run.failed_reidentifications += 1
@@ -456,6 +538,26 @@ def _reidentify(run: FlowRun, state: runner.RunState, conversation: Conversation
     if run.failed_reidentifications >= MAX_REIDENTIFY_FAILURES:
         return "locked"
     return "failed"
+
+
+def _reidentify_allowed(
+    run: FlowRun, conversation: Conversation | None, service_number: str
+) -> bool:
+    """Count this attempt against its service number and identity, then take a unit of the
+    global hash budget. Counted whether or not the number is known, so that the limits
+    themselves reveal nothing."""
+    limit = settings.LIFELINE_REIDENTIFY_LIMIT
+    window = settings.LIFELINE_REIDENTIFY_WINDOW
+    allowed = True
+    try:
+        number_key = crypto.service_number_index(service_number) if service_number else ""
+    except crypto.BlindIndexError:
+        number_key = ""
+    if number_key:
+        allowed &= limits.hit(f"reid:sn:{number_key}", limit=limit, window=window)
+    if conversation is not None:
+        allowed &= limits.hit(f"reid:id:{conversation.identity_id}", limit=limit, window=window)
+    return allowed and limits.budget("secret_hash")
 
 
 # --- Commands ---------------------------------------------------------------------------

@@ -166,7 +166,7 @@ def conversation_return_to_bot(
 ) -> None:
     """Hand the person back to the bot, which starts ``flow`` (its first question is sent)."""
     from lifeline.channels.inbox import enqueue_replies
-    from lifeline.conversations.host import _cancel_runs, start_flow
+    from lifeline.conversations.host import _cancel_runs, start_flow, store_replies
 
     _check(actor)
     locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
@@ -178,14 +178,7 @@ def conversation_return_to_bot(
     locked.waiting_since = None
     locked.priority = 0
     locked.save(update_fields=["status", "assignee", "waiting_since", "priority"])
-    replies = start_flow(locked, flow)
-    for reply in replies:
-        Message.objects.create(
-            conversation=locked,
-            direction=Direction.OUT,
-            text=reply.text,
-            buttons=list(reply.buttons) or None,
-        )
+    replies = store_replies(locked, start_flow(locked, flow))
     if locked.channel == Channel.TELEGRAM:
         enqueue_replies(locked, locked.channel, replies)
     audit_record(

@@ -4,6 +4,7 @@ no user agent; the web chat knows a visitor only by a random token in an HttpOnl
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
@@ -12,14 +13,13 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from lifeline.channels import inbox, webchat
-from lifeline.conversations.models import Message
 
 RATE_PER_MINUTE = 20
 RATE_PER_DAY = 300
-COOKIE_AGE = 7 * 24 * 3600
 
 
 @require_GET
@@ -27,27 +27,65 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "public/home.html")
 
 
-def _transcript(token: str | None) -> list[Message]:
+@dataclass(frozen=True)
+class Line:
+    """One transcript line as the page shows it."""
+
+    id: uuid.UUID
+    direction: str
+    text: str
+    secret: bool  # the code words, shown now and never again
+
+
+def _transcript(token: str | None) -> tuple[list[Line], object]:
     if not token:
-        return []
+        return [], None
     conversation = webchat.conversation_for(token)
     if conversation is None:
-        return []
-    return list(conversation.messages.order_by("created_at"))
+        return [], None
+    secrets = webchat.secrets_to_show(conversation)
+    messages = list(conversation.messages.order_by("created_at"))
+    lines = [
+        Line(m.pk, m.direction, secrets.get(m.pk, m.text or ""), m.pk in secrets) for m in messages
+    ]
+    last = messages[-1] if messages else None
+    buttons = last.buttons if last is not None and last.direction == "out" else None
+    return lines, buttons
 
 
 def _context(request: HttpRequest, token: str | None, **extra: object) -> dict[str, object]:
-    messages = _transcript(token)
-    last = messages[-1] if messages else None
-    buttons = last.buttons if last is not None and last.direction == "out" else None
+    lines, buttons = _transcript(token)
     return {
-        "messages": messages,
+        "messages": lines,
         "buttons": buttons if isinstance(buttons, list) else [],
         "waiting": bool(token) and webchat.pending(str(token)),
         "message_id": uuid.uuid4().hex,
         "max_text": webchat.MAX_TEXT,
         **extra,
     }
+
+
+def _token(request: HttpRequest) -> str | None:
+    """The visitor's token, only if this server issued it."""
+    return webchat.valid_token(request.COOKIES.get(webchat.COOKIE))
+
+
+def _set_token(response: HttpResponse, token: str) -> None:
+    # No max_age: the cookie ends with the browser session, so a seized phone keeps less.
+    response.set_cookie(
+        webchat.COOKIE,
+        token,
+        path="/chat/",
+        httponly=True,
+        samesite="Strict",
+        secure=settings.SESSION_COOKIE_SECURE,
+    )
+
+
+def _drop_bad_cookie(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+    if webchat.COOKIE in request.COOKIES and _token(request) is None:
+        response.delete_cookie(webchat.COOKIE, path="/chat/", samesite="Strict")
+    return response
 
 
 def _over_limit(token: str) -> bool:
@@ -58,14 +96,17 @@ def _over_limit(token: str) -> bool:
     return cache.incr(minute) > RATE_PER_MINUTE or cache.incr(day) > RATE_PER_DAY
 
 
+@never_cache
 @require_http_methods(["GET", "POST"])
 def chat(request: HttpRequest) -> HttpResponse:
-    token = request.COOKIES.get(webchat.COOKIE)
+    token = _token(request)
     if request.method == "GET":
-        return render(request, "public/chat.html", _context(request, token))
+        return _drop_bad_cookie(
+            request, render(request, "public/chat.html", _context(request, token))
+        )
     # A pressed answer button wins over whatever is in the text box.
     text = (request.POST.get("choice") or request.POST.get("text") or "").strip()
-    message_id = (request.POST.get("message_id") or uuid.uuid4().hex)[:64]
+    message_id = webchat.message_id_or_new(request.POST.get("message_id"))
     error, status = "", 400
     if not text:
         error = _("Please write a message first.")
@@ -97,29 +138,28 @@ def chat(request: HttpRequest) -> HttpResponse:
     # The event is committed; answer it now if we can (the worker would do it otherwise).
     inbox.process_all(webchat.ordering_key(new_token), limit=10)
     response = HttpResponseRedirect(reverse("public:chat") + "#end")
-    if token is None:
-        response.set_cookie(
-            webchat.COOKIE,
-            new_token,
-            max_age=COOKIE_AGE,
-            path="/chat/",
-            httponly=True,
-            samesite="Strict",
-            secure=settings.SESSION_COOKIE_SECURE,
-        )
+    if token is None:  # none, or one this server did not issue: a fresh one replaces it
+        _set_token(response, new_token)
     return response
 
 
+@never_cache
 @require_GET
 def chat_transcript(request: HttpRequest) -> HttpResponse:
     """The transcript alone, for the page's refresh script."""
-    token = request.COOKIES.get(webchat.COOKIE)
-    return render(request, "public/_transcript.html", _context(request, token))
+    token = _token(request)
+    return _drop_bad_cookie(
+        request, render(request, "public/_transcript.html", _context(request, token))
+    )
 
 
+@never_cache
 @require_POST
 def chat_end(request: HttpRequest) -> HttpResponse:
-    """Forget this device: the cookie goes (the conversation stays for the operators)."""
-    response = HttpResponseRedirect(reverse("public:chat"))
+    """Forget this device: the public cookies go (the conversation stays for the operators)
+    and the browser leaves for a neutral site."""
+    response = HttpResponseRedirect(settings.LIFELINE_NEUTRAL_URL)
     response.delete_cookie(webchat.COOKIE, path="/chat/", samesite="Strict")
+    response.delete_cookie(settings.CSRF_COOKIE_NAME, path=settings.CSRF_COOKIE_PATH)
+    response.delete_cookie(settings.LANGUAGE_COOKIE_NAME, path=settings.LANGUAGE_COOKIE_PATH)
     return response

@@ -1,5 +1,7 @@
 // Refreshes the web chat transcript while the page is open. The chat works without it:
 // forms post normally and, while a reply is awaited, the page refreshes itself (noscript).
+// Code words are sent by the server only once: a refresh keeps them on screen as they were
+// (the server now has only a placeholder), and the page is not reloaded while they show.
 (function () {
   "use strict";
   var box = document.getElementById("transcript");
@@ -7,15 +9,32 @@
   var url = box.getAttribute("data-url");
   var last = box.innerHTML;
   function scroll() { window.scrollTo(0, document.body.scrollHeight); }
+  function keepSecrets(previous) {
+    previous.forEach(function (item) {
+      var target = box.querySelector('[data-message-id="' + item.id + '"]');
+      if (target) {
+        target.innerHTML = item.html;
+        target.setAttribute("data-secret", "1");
+        target.classList.add("secret");
+      }
+    });
+  }
   function refresh() {
     fetch(url, { credentials: "same-origin", cache: "no-store" })
       .then(function (r) { return r.ok ? r.text() : null; })
       .then(function (html) {
         if (html !== null && html !== last) {
+          var secrets = Array.prototype.map.call(
+            box.querySelectorAll("[data-secret]"),
+            function (el) { return { id: el.getAttribute("data-message-id"), html: el.innerHTML }; }
+          );
           last = html;
           box.innerHTML = html;
+          keepSecrets(secrets);
           scroll();
-          if (!box.querySelector("[data-waiting]")) { window.location.reload(); }
+          if (!box.querySelector("[data-waiting]") && !box.querySelector("[data-secret]")) {
+            window.location.reload();
+          }
         }
       })
       .catch(function () { /* offline for a moment: try again on the next tick */ });
