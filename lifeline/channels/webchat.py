@@ -62,6 +62,8 @@ def conversation_for(
     token: str, *, create: bool = False, language: str = "ru"
 ) -> Conversation | None:
     identity: Identity | None
+    if not create and valid_token(token) is None:
+        return None  # not a token this server issued: it has no conversation
     if create:
         identity = identity_get_or_create(channel=Channel.WEB, address=token, language=language)
     else:

@@ -142,6 +142,9 @@ SESSION_COOKIE_SECURE = env.bool("LIFELINE_SECURE_COOKIES", default=False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 CSRF_COOKIE_SAMESITE = "Strict"
 CSRF_COOKIE_HTTPONLY = True
+# Public cookies end with the browser session (a seized phone keeps less): no max age.
+CSRF_COOKIE_AGE = None
+LANGUAGE_COOKIE_AGE = None
 LANGUAGE_COOKIE_SAMESITE = "Lax"
 LANGUAGE_COOKIE_HTTPONLY = True
 
@@ -165,26 +168,29 @@ CONTENT_SECURITY_POLICY = {
 OTP_TOTP_ISSUER = env.str("LIFELINE_OTP_ISSUER", default="Lifeline")
 OTP_TOTP_THROTTLE_FACTOR = 1
 
-# Lockout (django-axes): 5 failures per account, staff login only. No client address or user
-# agent is kept: the account is the unit, and addresses identify people.
+# Lockout (django-axes), staff login only: 5 failed passwords lock an account *for one client*
+# (lifeline/console/security.py). A browser that signed in to the account before carries a
+# device cookie and has its own bucket; every other client shares one "unknown" bucket per
+# account. So a stranger can lock only the unknown bucket, never the owner's own browser. No
+# client address, user agent or Accept header is read or stored: axes' "ip_address" column holds
+# a keyed hash of the device cookie (in fd00::/8) or the constant of the unknown bucket.
 AXES_FAILURE_LIMIT = 5
-AXES_LOCKOUT_PARAMETERS = ["username"]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_HANDLER = "lifeline.console.security.LockoutHandler"
 AXES_RESET_ON_SUCCESS = True
 # Attempts during a lockout do not restart it, so an attacker cannot keep an account locked.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_COOLOFF_TIME = env.float("LIFELINE_LOCKOUT_HOURS", default=1.0)
 AXES_LOCKOUT_TEMPLATE = "console/locked.html"
-AXES_CLIENT_IP_CALLABLE = "lifeline.console.security.no_client_address"
+AXES_CLIENT_IP_CALLABLE = "lifeline.console.security.device_client"
 AXES_CLIENT_STR_CALLABLE = "lifeline.console.security.client_label"
 AXES_DISABLE_ACCESS_LOG = True
 AXES_VERBOSE = False
-AXES_SENSITIVE_PARAMETERS = ["password", "otp_token", "token"]
-SILENCED_SYSTEM_CHECKS = [
-    # axes.W006 wants the client address in the lockout key. Lifeline locks the *account* after
-    # 5 failures whatever the address, which rotating addresses or agents cannot get around,
-    # and it stores no client address at all.
-    "axes.W006",
-]
+AXES_SENSITIVE_PARAMETERS = ["password", "otp_token", "token", "csrfmiddlewaretoken"]
+# The device cookie (path /console/, HttpOnly, SameSite=Strict) lasts this many days.
+LIFELINE_DEVICE_COOKIE_DAYS = env.int("LIFELINE_DEVICE_COOKIE_DAYS", default=90)
+# A one-time enrolment link (new account, password reset) works for this many hours.
+LIFELINE_ENROLMENT_LINK_HOURS = env.int("LIFELINE_ENROLMENT_LINK_HOURS", default=48)
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 # same-origin, not no-referrer: browsers send "Origin: null" on form posts under no-referrer,
@@ -221,6 +227,19 @@ LIFELINE_MAX_CONVERSATIONS_PER_OPERATOR = env.int(
 # PBXs allowed to post CTI events: "name:secret,name2:secret2" (HMAC-SHA256 of the body).
 LIFELINE_PBX_SECRETS = env.str("LIFELINE_PBX_SECRETS", default="")
 LIFELINE_CTI_MAX_SKEW = env.int("LIFELINE_CTI_MAX_SKEW", default=300)  # seconds
+
+# Stage-2 re-identification by code words (see docs/threat-model.md, "timing oracle"): attempts
+# per service number (its blind index) and per channel identity, across sessions and runs.
+LIFELINE_REIDENTIFY_LIMIT = env.int("LIFELINE_REIDENTIFY_LIMIT", default=6)
+LIFELINE_REIDENTIFY_WINDOW = env.int("LIFELINE_REIDENTIFY_WINDOW", default=24 * 3600)  # seconds
+# Global budgets for expensive work, shared by all processes: name -> (units, per seconds).
+# "secret_hash": scrypt checks of code words (about 130 ms of one core each here).
+LIFELINE_BUDGETS = {
+    "secret_hash": (env.int("LIFELINE_SECRET_HASH_BUDGET", default=120), 60),
+}
+
+# Where "end the chat" and the quick exit send the visitor: a neutral site.
+LIFELINE_NEUTRAL_URL = env.str("LIFELINE_NEUTRAL_URL", default="https://yandex.ru/pogoda/")
 
 # Case numbers look like L-2026-000123.
 LIFELINE_CASE_NUMBER_PREFIX = env.str("LIFELINE_CASE_NUMBER_PREFIX", default="L")
