@@ -70,7 +70,9 @@ def at_code_words(conversation: Conversation, service_number: str) -> None:
     conversation_input(conversation, service_number)
 
 
-def attempt(service_number: str, words: str, conversation: Conversation | None = None) -> list[Reply]:
+def attempt(
+    service_number: str, words: str, conversation: Conversation | None = None
+) -> list[Reply]:
     conversation = conversation or web_conversation()
     at_code_words(conversation, service_number)
     return conversation_input(conversation, words)

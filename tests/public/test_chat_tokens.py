@@ -21,7 +21,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def _clear_cache() -> Iterator[None]:
     cache.clear()
-    yield
+    return
 
 
 def message_id(client: Client) -> str:
@@ -91,7 +91,8 @@ def test_crafted_message_ids_are_replaced_and_the_message_kept(mid: str) -> None
     assert send(client, "Привет", mid) == 302
     event = InboundEvent.objects.get()
     key, _sep, stored_id = event.external_id.partition(":")
-    assert stored_id.isalnum() and stored_id.isascii()
+    assert stored_id.isalnum()
+    assert stored_id.isascii()
     assert Message.objects.filter(direction="in").count() == 1
 
 
@@ -103,16 +104,20 @@ def test_chat_pages_are_not_stored_and_cookies_end_with_the_session() -> None:
     response = client.post("/chat/", {"text": "Привет-маячок", "message_id": message_id(client)})
     assert "no-store" in response["Cache-Control"]
     chat_cookie = response.cookies[webchat.COOKIE]
-    assert chat_cookie["max-age"] == "" and chat_cookie["expires"] == ""
-    assert chat_cookie["httponly"] and chat_cookie["samesite"] == "Strict"
+    assert chat_cookie["max-age"] == ""
+    assert chat_cookie["expires"] == ""
+    assert chat_cookie["httponly"]
+    assert chat_cookie["samesite"] == "Strict"
     csrf = client.get("/chat/").cookies.get(settings.CSRF_COOKIE_NAME) or client.cookies.get(
         settings.CSRF_COOKIE_NAME
     )
     assert csrf is not None
-    assert csrf["max-age"] == "" and csrf["expires"] == ""
+    assert csrf["max-age"] == ""
+    assert csrf["expires"] == ""
     language = client.post("/i18n/setlang/", {"language": "uk", "next": "/chat/"})
     lang_cookie = language.cookies[settings.LANGUAGE_COOKIE_NAME]
-    assert lang_cookie["max-age"] == "" and lang_cookie["expires"] == ""
+    assert lang_cookie["max-age"] == ""
+    assert lang_cookie["expires"] == ""
 
 
 def test_ending_the_chat_deletes_the_public_cookies_and_leaves() -> None:
