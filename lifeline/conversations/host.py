@@ -100,37 +100,80 @@ def _flows_dir() -> Path:
     return Path(settings.LIFELINE_FLOWS_DIR)
 
 
+@dataclass(frozen=True)
+class _Compiled:
+    digest: str
+    flows: dict[str, Flow]
+    sources: dict[str, tuple[str, str]]  # name -> (source, sha256)
+
+
+_compiled: _Compiled | None = None
+
+
+def _compile() -> _Compiled:
+    """The flows on disk, parsed and validated once per content: a changed file (any byte)
+    changes the digest and they are compiled again; otherwise the parsed flows are reused."""
+    global _compiled
+    files = sorted(_flows_dir().glob("*.yaml"))
+    texts = {f.stem: f.read_text(encoding="utf-8") for f in files}
+    digest = hashlib.sha256(
+        "\0".join(f"{name}\0{text}" for name, text in texts.items()).encode()
+    ).hexdigest()
+    if _compiled is None or _compiled.digest != digest:
+        flows = load_flows(_flows_dir())
+        sources = {
+            name: (text, hashlib.sha256(text.encode()).hexdigest()) for name, text in texts.items()
+        }
+        _compiled = _Compiled(digest, flows, sources)
+    return _compiled
+
+
 def current_flows() -> dict[str, Flow]:
-    """The flows on disk, validated. Their sources are recorded as pinned versions."""
-    flows = load_flows(_flows_dir())
-    for flow in flows.values():
-        _record_version(flow)
-    return flows
+    """The flows on disk, validated (compiled once per content) and recorded as versions."""
+    compiled = _compile()
+    for flow in compiled.flows.values():
+        _record_version(flow, compiled)
+    return compiled.flows
 
 
-def _record_version(flow: Flow) -> None:
-    source = Path(flow.path).read_text(encoding="utf-8")
-    digest = hashlib.sha256(source.encode()).hexdigest()
-    existing = FlowVersion.objects.filter(name=flow.name, version=flow.version).first()
+def current_flow(name: str) -> Flow:
+    """One flow as on disk, its version recorded so that runs started on it stay on it."""
+    compiled = _compile()
+    flow = compiled.flows[name]
+    _record_version(flow, compiled)
+    return flow
+
+
+def _record_version(flow: Flow, compiled: _Compiled) -> None:
+    source, digest = compiled.sources[flow.name]
+    existing = (
+        FlowVersion.objects.filter(name=flow.name, version=flow.version)
+        .values_list("sha256", flat=True)
+        .first()
+    )
     if existing is None:
         FlowVersion.objects.get_or_create(
             name=flow.name, version=flow.version, defaults={"source": source, "sha256": digest}
         )
-    elif existing.sha256 != digest:
+    elif existing != digest:
         raise FlowVersionConflict(
             f"{flow.path} changed but is still version {flow.version}: raise 'version' so "
             "conversations in progress keep the version they started on"
         )
 
 
-_pinned_cache: dict[tuple[str, int], Flow] = {}
+_pinned_cache: dict[tuple[str, int, str], Flow] = {}
 
 
 def pinned_flow(name: str, version: int) -> Flow:
     """The flow exactly as it was when a run started on it."""
-    key = (name, version)
+    compiled = _compile()
+    current = compiled.flows.get(name)
+    if current is not None and current.version == version:
+        return current  # the usual case: the run is on the version on disk
+    stored = FlowVersion.objects.get(name=name, version=version)
+    key = (name, version, stored.sha256)
     if key not in _pinned_cache:
-        stored = FlowVersion.objects.get(name=name, version=version)
         names = list(FlowVersion.objects.values_list("name", flat=True).distinct())
         _pinned_cache[key] = parse_flow(stored.source, f"{name}.yaml", names)
     return _pinned_cache[key]
@@ -256,8 +299,7 @@ def start_flow(
     operator: User | None = None,
     case: Case | None = None,
 ) -> list[Reply]:
-    flows = current_flows()
-    flow = flows[name]
+    flow = current_flow(name)
     lang = language or (conversation.language if conversation else "ru")
     run = FlowRun(
         conversation=conversation,
