@@ -174,7 +174,7 @@ def pinned_flow(name: str, version: int) -> Flow:
     stored = FlowVersion.objects.get(name=name, version=version)
     key = (name, version, stored.sha256)
     if key not in _pinned_cache:
-        names = list(FlowVersion.objects.values_list("name", flat=True).distinct())
+        names = {*compiled.flows, *FlowVersion.objects.values_list("name", flat=True).distinct()}
         _pinned_cache[key] = parse_flow(stored.source, f"{name}.yaml", names)
     return _pinned_cache[key]
 
