@@ -40,8 +40,8 @@ lint: $(VENV)/.dev ## ruff and mypy
 	$(BIN)/ruff format --check .
 	DJANGO_SETTINGS_MODULE=lifeline.settings.test $(BIN)/mypy lifeline tests scripts bench
 
-bench: $(VENV)/.dev ## benchmarks (ratios against a reference measured in the same run)
-	DJANGO_SETTINGS_MODULE=lifeline.settings.test $(BIN)/python bench/run.py
+bench: $(VENV)/.dev ## benchmarks: figures, targets, ratios against references run alongside (BENCH_QUICK=1: shorter)
+	$(BIN)/python bench/run.py
 
 lock: ## re-resolve the pinned dependencies in pyproject.toml into hashed lock files
 	$(PYTHON) -m venv /tmp/lifeline-piptools && /tmp/lifeline-piptools/bin/pip install $(PIP_QUIET) pip-tools

@@ -1,6 +1,7 @@
-"""Benchmarks: the cost of encryption, as ratios against a reference measured in the same run.
+"""Part (e): the cost of encryption, as ratios against a reference measured in the same run.
 
-Run with `make bench`. Prints, for N rows:
+Run by `make bench` (``python -m bench.crypto`` alone; test settings, SQLite in memory). Prints,
+for N rows (BENCH_ROWS):
 - writing N cases (6 encrypted fields + 2 blind indexes each) vs writing N plain StatEvent rows;
 - reading N cases and decrypting every field vs reading the same rows without decrypting.
 No figure here is a target on its own: the ratios are what to watch between commits.

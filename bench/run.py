@@ -1,0 +1,156 @@
+"""`make bench`: Lifeline's figures and their ratios against references run in the same run, on
+the same machine. Nothing here fails the build: each figure is printed with its target and
+PASS or MISS.
+
+    make bench                      # everything (about 15 minutes on 2 cores)
+    BENCH_QUICK=1 make bench        # shorter runs and smaller bursts (about 5 minutes)
+    BENCH_PARTS=webhook,flow make bench
+
+Parts (one module each): (a) ``webhook`` — durable accept vs the aiogram bot and a bare
+one-INSERT view, uvicorn vs gunicorn; (b) ``flow`` — flow steps/s with 2 workers; (c)
+``latency`` — webhook answer to first reply, sustained and burst; (d) resident memory of the
+web and worker processes (sampled during b and c); (e) ``crypto`` — the cost of encryption.
+Knobs: see ``bench/common.py`` (``Config``). Needs PostgreSQL (the databases
+``lifeline_bench_tpl`` and ``lifeline_bench`` are created and dropped), Redis (the production
+cache) and, for closed-loop load, ``wrk`` (``apt-get install wrk``; without it a slower Python
+load generator is used and said so). Logs of the child processes: ``var/bench/``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import datetime as dt
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+from urllib.parse import urlsplit
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import flow, latency, webhook  # noqa: E402
+from bench.common import PYTHON, ROOT, Config, Report, say, stop_all  # noqa: E402
+from bench.context import Context  # noqa: E402
+from bench.database import BenchDatabases, problem  # noqa: E402
+from bench.load import wrk_path  # noqa: E402
+from bench.servers import helper, lifeline_env, manage, start_fake_bot_api  # noqa: E402
+
+
+def redis_problem(url: str) -> str | None:
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 6379), 3) as s:
+            s.sendall(b"PING\r\n")
+            if not s.recv(64).startswith(b"+PONG"):
+                return "it did not answer PING"
+    except OSError as exc:
+        return str(exc)
+    return None
+
+
+def machine() -> str:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607 - the developer's git
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"],  # noqa: S607
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    return (
+        f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores ({model}), "
+        f"Python {platform.python_version()}, commit {commit or '?'}"
+        f"{' + uncommitted changes' if dirty else ''}"
+    )
+
+
+def crypto(cfg: Config) -> None:
+    say("\n(e) encryption micro-benchmark (SQLite in memory, test settings)")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "LIFELINE_"))}
+    env.update(DJANGO_SETTINGS_MODULE="lifeline.settings.test", BENCH_ROWS=str(cfg.crypto_rows))
+    subprocess.run(  # noqa: S603 - our own module
+        [PYTHON, "-m", "bench.crypto"], cwd=ROOT, env=env, check=True, timeout=900
+    )
+
+
+def main() -> int:
+    cfg = Config.from_env()
+    report = Report()
+    say(f"Lifeline benchmark — {machine()}")
+    say(f"mode: {'quick (BENCH_QUICK=1)' if cfg.quick else 'full'}; parts: {sorted(cfg.parts)}")
+    if "crypto" in cfg.parts:
+        crypto(cfg)
+    live = cfg.parts & {"webhook", "flow", "latency"}
+    if not live:
+        return 0
+    missing = []
+    if why := problem(cfg.admin_url):
+        missing.append(f"PostgreSQL ({cfg.admin_url}): {why}")
+    if why := redis_problem(cfg.redis_url):
+        missing.append(f"Redis ({cfg.redis_url}): {why}")
+    if missing:
+        say("\nSKIPPED the live parts — they need " + "; ".join(missing))
+        return 0
+    if not wrk_path():
+        report.note(
+            "wrk is not installed (apt-get install wrk): closed-loop figures come from the "
+            "slower Python load generator and are not comparable with wrk's"
+        )
+
+    dbs = BenchDatabases(cfg.admin_url)
+    atexit.register(dbs.drop_all)
+    atexit.register(stop_all)
+    started = time.monotonic()
+    api = start_fake_bot_api()
+    env = lifeline_env(database_url=dbs.template_url, redis_url=cfg.redis_url, api_base=api.base)
+    say("\nsetting up: database lifeline_bench_tpl (migrate), collectstatic-free production env")
+    dbs.create_template()
+    manage(env, "migrate", "--noinput", "-v", "0")
+    path = helper(env, "path")
+    env["DATABASE_URL"] = dbs.url
+    if path["secret_in_path"]:
+        report.note("the webhook still has the secret in its path (/telegram/webhook/<secret>/)")
+    ctx = Context(cfg=cfg, report=report, dbs=dbs, env=env, api=api, webhook_path=str(path["path"]))
+    try:
+        if "webhook" in cfg.parts:
+            webhook.run(ctx)
+        if "flow" in cfg.parts:
+            flow.run(ctx)
+        if "latency" in cfg.parts:
+            latency.run(ctx)
+        latency.memory(ctx)
+    finally:
+        stop_all()
+        dbs.drop_all()
+    say(f"\n===== summary ({time.monotonic() - started:.0f} s; {machine()}) =====")
+    say(report.render())
+    return 0
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, _terminate)
+    sys.exit(main())
