@@ -77,7 +77,7 @@ def _handler(channel: str) -> Callable[[InboundEvent], tuple[Any, list[Reply]]] 
     return import_string(path) if path else None
 
 
-def _heads(ordering_key: str | None = None) -> Any:
+def _heads(ordering_key: str | None = None, channel: str | None = None) -> Any:
     """Pending events that are first in their key's queue."""
     earlier = InboundEvent.objects.filter(
         ordering_key=OuterRef("ordering_key"),
@@ -94,7 +94,12 @@ def _heads(ordering_key: str | None = None) -> Any:
     )
     if ordering_key is not None:
         qs = qs.filter(ordering_key=ordering_key)
-    return qs.order_by("arrival", "received_at")
+    if channel is not None:
+        qs = qs.filter(channel=channel)
+    # Order is kept per key (``earlier`` above, by ``arrival``); across keys the oldest stored
+    # goes first (Telegram's update ids and the web chat's clock are not comparable), and
+    # process_all takes the channels in turn, so one channel's backlog does not hold up another.
+    return qs.order_by("received_at", "arrival")
 
 
 def enqueue_replies(conversation: Any, channel: str, replies: list[Reply]) -> None:
@@ -116,10 +121,10 @@ def enqueue_replies(conversation: Any, channel: str, replies: list[Reply]) -> No
         )
 
 
-def process_next(ordering_key: str | None = None) -> bool:
-    """Process one event; False when there is nothing to do."""
+def process_next(ordering_key: str | None = None, channel: str | None = None) -> bool:
+    """Process one event (of ``channel``, if given); False when there is nothing to do."""
     with transaction.atomic():
-        event = _heads(ordering_key).select_for_update(skip_locked=True).first()
+        event = _heads(ordering_key, channel).select_for_update(skip_locked=True).first()
         if event is None:
             return False
         handler = _handler(event.channel)
@@ -148,7 +153,20 @@ def process_next(ordering_key: str | None = None) -> bool:
 
 
 def process_all(ordering_key: str | None = None, limit: int = 1000) -> int:
+    """Process up to ``limit`` events, one per channel in turn."""
+    if ordering_key is not None:
+        done = 0
+        while done < limit and process_next(ordering_key):
+            done += 1
+        return done
     done = 0
-    while done < limit and process_next(ordering_key):
-        done += 1
+    busy = list(HANDLERS)
+    while busy and done < limit:
+        for channel in list(busy):
+            if done >= limit:
+                break
+            if process_next(channel=channel):
+                done += 1
+            else:
+                busy.remove(channel)
     return done

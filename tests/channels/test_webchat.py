@@ -115,3 +115,20 @@ def test_end_chat_forgets_the_device() -> None:
     post(client, "Hello")
     client.post("/chat/end/")
     assert "Write anything to begin" in client.get("/chat/").content.decode()
+
+
+def test_a_telegram_backlog_does_not_delay_the_web_chat() -> None:
+    """Channels are taken in turn: 5 web messages behind 60 Telegram updates are answered
+    within the first ten events processed."""
+    from lifeline.channels import inbox, telegram, webchat
+    from tests.channels.fake_telegram import update
+
+    for n in range(60):
+        telegram.store_update(update(1_000_000 + n, 9_000_000 + n, "/start"))
+    tokens = [webchat.new_token() for _ in range(5)]
+    for number, token in enumerate(tokens):
+        webchat.submit(token=token, message_id=f"{number:08x}", text="Привет", language="ru")
+    assert inbox.process_all(limit=10) == 10
+    web = InboundEvent.objects.filter(channel="web")
+    assert web.filter(status="done").count() == 5
+    assert InboundEvent.objects.filter(channel="telegram", status="done").count() == 5
