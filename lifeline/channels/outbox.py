@@ -32,6 +32,7 @@ PER_CHAT_INTERVAL = timedelta(seconds=1)
 GLOBAL_PER_SECOND = 30
 MAX_ATTEMPTS = 12
 MAX_BACKOFF = 300
+SKIP_LOCKED_CHATS = 20  # how many due chats one pass tries before it gives up
 
 
 class RetryAfter(Exception):  # noqa: N818 - named after Telegram's own term
@@ -82,21 +83,25 @@ def send_next(senders: Mapping[str, Sender]) -> bool:
     if _sent_in_last_second() >= GLOBAL_PER_SECOND:
         return False
     with transaction.atomic():
-        message = (
+        candidates = (
             _due_heads()  # type: ignore[attr-defined]
             .filter(channel__in=list(senders))
-            .select_for_update(skip_locked=True)
-            .first()
+            .select_for_update(skip_locked=True)[:SKIP_LOCKED_CHATS]
         )
-        if message is None:
+        message = conversation = None
+        for candidate in candidates:
+            # A chat locked by another worker (or by its own inbox step) is skipped, not waited
+            # for: the next due chat is tried instead.
+            conversation = (
+                Conversation.objects.select_for_update(skip_locked=True)
+                .filter(pk=candidate.conversation_id)
+                .first()
+            )
+            if conversation is not None:
+                message = candidate
+                break
+        if message is None or conversation is None:
             return False
-        conversation = (
-            Conversation.objects.select_for_update(skip_locked=True)
-            .filter(pk=message.conversation_id)
-            .first()
-        )
-        if conversation is None:
-            return False  # another worker is sending to this chat right now
         now = timezone.now()
         if conversation.last_sent_at and now - conversation.last_sent_at < PER_CHAT_INTERVAL:
             return False
@@ -117,6 +122,13 @@ def send_next(senders: Mapping[str, Sender]) -> bool:
             message.attempts += 1
             message.status = OutboundStatus.FAILED
             message.error = str(exc)[:200]
+        except Exception as exc:  # noqa: BLE001 - an answer no adapter maps: retried, counted
+            log.warning("unexpected %s while sending; will retry", type(exc).__name__)
+            message.attempts += 1
+            message.next_attempt_at = now + timedelta(seconds=min(MAX_BACKOFF, 2**message.attempts))
+            message.error = f"unexpected: {type(exc).__name__}"[:200]
+            if message.attempts >= MAX_ATTEMPTS:
+                message.status = OutboundStatus.FAILED
         else:
             message.status = OutboundStatus.SENT
             message.sent_at = now

@@ -29,6 +29,7 @@ class FakeTelegram:
 
     fail_ratio: float = 0.0  # share of calls answered 429 or 500 at random
     hang_next: int = 0  # the next N calls never answer (the client times out)
+    errors_next: list[int] = field(default_factory=list)  # the next sends get these HTTP errors
     seed: int = 7
     calls: list[Call] = field(default_factory=list)
     failures: int = 0
@@ -69,6 +70,18 @@ class FakeTelegram:
             roll = self._rng.random()
         if hang:
             await asyncio.sleep(3600)
+        with self._lock:
+            error = (
+                self.errors_next.pop(0)
+                if self.errors_next and method in ("sendMessage", "editMessageText")
+                else None
+            )
+        if error is not None:
+            with self._lock:
+                self.failures += 1
+            return web.json_response(
+                {"ok": False, "error_code": error, "description": f"Error {error}"}, status=error
+            )
         if (
             method in ("sendMessage", "editMessageText", "answerCallbackQuery")
             and roll < self.fail_ratio

@@ -1,0 +1,145 @@
+"""Workers never die: unmapped Bot API answers, a terminated database connection, a locked chat."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+from django.db import connection, connections
+from pytest_django.fixtures import Settings as SettingsWrapper
+
+from lifeline.channels import outbox, worker
+from lifeline.channels.models import InboundEvent, OutboundMessage, OutboundStatus
+from lifeline.channels.telegram import TelegramSender
+from lifeline.contacts.services import identity_get_or_create
+from lifeline.conversations.models import Conversation
+from lifeline.core.channels import Channel
+from tests.channels.fake_telegram import FakeTelegram, update
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def fake(settings: SettingsWrapper) -> Iterator[FakeTelegram]:
+    server = FakeTelegram().start()
+    settings.TELEGRAM_BOT_TOKEN = "123456:TEST"
+    settings.LIFELINE_TELEGRAM_API_BASE = server.base
+    settings.LIFELINE_TELEGRAM_TIMEOUT = 2.0
+    yield server
+    server.stop()
+
+
+def queued(chat: int, text: str = "Здравствуйте") -> OutboundMessage:
+    identity = identity_get_or_create(channel=Channel.TELEGRAM, address=str(chat))
+    conversation = Conversation.objects.create(
+        contact=identity.contact, identity=identity, channel=Channel.TELEGRAM
+    )
+    return OutboundMessage.objects.create(
+        conversation=conversation, channel=Channel.TELEGRAM, text=text, seq=1
+    )
+
+
+@pytest.mark.parametrize("code", [401, 404, 409])
+def test_an_unmapped_bot_api_answer_is_retried_and_counted(fake: FakeTelegram, code: int) -> None:
+    first, second = queued(8101), queued(8102)
+    fake.errors_next = [code]
+    sender = TelegramSender()
+    try:
+        assert outbox.send_all({"telegram": sender}) >= 1
+    finally:
+        sender.close()
+    first.refresh_from_db()
+    second.refresh_from_db()
+    failed, delivered = (first, second) if first.attempts else (second, first)
+    assert failed.status == OutboundStatus.PENDING  # kept, to be tried again
+    assert failed.attempts == 1
+    assert failed.next_attempt_at is not None
+    assert failed.text == "Здравствуйте"  # nothing dropped
+    assert delivered.status == OutboundStatus.SENT  # the other chat was not held up
+
+
+def test_the_worker_loop_survives_an_unmapped_error(fake: FakeTelegram) -> None:
+    message = queued(8103)
+    fake.errors_next = [401, 401]
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,), kwargs={"idle_sleep": 0.05})
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            message.refresh_from_db()
+            if message.attempts >= 1:
+                break
+            time.sleep(0.1)
+        assert thread.is_alive()
+        assert message.attempts >= 1
+    finally:
+        stop.set()
+        thread.join(10)
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+def test_the_worker_survives_a_terminated_connection(fake: FakeTelegram) -> None:
+    """All of the worker's database connections are killed mid-run; it reconnects and goes on."""
+    from lifeline.channels import telegram
+
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,), kwargs={"idle_sleep": 0.05})
+    thread.start()
+    try:
+        telegram.store_update(update(700001, 8104, "/start"))
+        _wait(lambda: InboundEvent.objects.filter(status="done").count() == 1)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        telegram.store_update(update(700002, 8104, "Военный, хочу подать заявку"))
+        _wait(lambda: InboundEvent.objects.filter(status="done").count() == 2)
+        _wait(lambda: len(fake.sent()) >= 2)
+        assert thread.is_alive()
+    finally:
+        stop.set()
+        thread.join(10)
+        connections.close_all()
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+def test_a_locked_chat_does_not_stop_sending_to_others(fake: FakeTelegram) -> None:
+    locked_message, free_message = queued(8105), queued(8106)
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_lock() -> None:
+        from django.db import transaction
+
+        with transaction.atomic():
+            Conversation.objects.select_for_update().get(pk=locked_message.conversation_id)
+            holding.set()
+            release.wait(20)
+        connections.close_all()
+
+    holder = threading.Thread(target=hold_lock)
+    holder.start()
+    holding.wait(10)
+    sender = TelegramSender()
+    try:
+        outbox.send_all({"telegram": sender})
+    finally:
+        sender.close()
+        release.set()
+        holder.join(10)
+    free_message.refresh_from_db()
+    locked_message.refresh_from_db()
+    assert free_message.status == OutboundStatus.SENT
+    assert locked_message.status == OutboundStatus.PENDING
+
+
+def _wait(condition: object, seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():  # type: ignore[operator]
+            return
+        time.sleep(0.1)
+    raise AssertionError("timed out")
