@@ -46,6 +46,7 @@ class Config:
     backlog_inputs: int
     web_processes: int
     worker_processes: int
+    server: str  # the web server of part (c): gunicorn (production) or uvicorn
     admin_url: str  # a PostgreSQL database to create and drop the bench databases from
     redis_url: str
     crypto_rows: int
@@ -68,6 +69,7 @@ class Config:
             backlog_inputs=env_int("BENCH_BACKLOG_INPUTS", 10),
             web_processes=env_int("BENCH_WEB_PROCESSES", 2),
             worker_processes=env_int("BENCH_WORKERS", 2),
+            server=os.environ.get("BENCH_SERVER", "gunicorn"),
             admin_url=os.environ.get(
                 "BENCH_ADMIN_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"
             ),

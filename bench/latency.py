@@ -1,10 +1,11 @@
 """Part (c): from the webhook's answer to the first reply, and part (d): resident memory.
 
-Lifeline as in production: uvicorn with 2 processes, 2 ``manage.py worker`` processes,
-PostgreSQL, Redis cache, the fake Bot API. Every update comes from a new chat ("/start"), so its
-first reply is the first ``sendMessage`` the fake Bot API receives for that chat; latency = that
-receipt time minus the time the webhook's answer reached the sender. Telegram opens at most 40
-connections to a webhook (its default ``max_connections``), so the sender uses 40.
+Lifeline as in production: gunicorn with 2 processes (BENCH_SERVER=uvicorn to compare),
+2 ``manage.py worker`` processes, PostgreSQL, Redis cache, the fake Bot API. Every update
+comes from a new chat ("/start"), so its first reply is the first ``sendMessage`` the fake Bot
+API receives for that chat; latency = that receipt time minus the time the webhook's answer
+reached the sender. Telegram opens at most 40 connections to a webhook (its default
+``max_connections``), so the sender uses 40.
 
 * sustained: BENCH_SUSTAINED_RATE updates/s (100) for BENCH_SUSTAINED_SECONDS (60; 10 quick);
 * burst: BENCH_BURST updates (2000; 300 quick) sent at once.
@@ -34,7 +35,7 @@ RSS_TARGET_MB = 200.0
 def lifeline_running(ctx: Context) -> Iterator[str]:
     """Web + workers on a fresh database; yields the webhook's URL once all is idle."""
     ctx.dbs.fresh()
-    web, port = start_web("uvicorn", ctx.env, ctx.cfg.web_processes)
+    web, port = start_web(ctx.cfg.server, ctx.env, ctx.cfg.web_processes)
     workers = start_workers(ctx.env, ctx.cfg.worker_processes)
     stop_sampling = threading.Event()
 
@@ -108,7 +109,7 @@ def sustained(ctx: Context) -> None:
     count = int(cfg.sustained_rate * cfg.sustained_seconds)
     say(
         f"\n(c) ack -> first reply: {cfg.sustained_rate} updates/s for "
-        f"{cfg.sustained_seconds:.0f} s, each from a new chat"
+        f"{cfg.sustained_seconds:.0f} s, each from a new chat, {cfg.server}"
     )
     with lifeline_running(ctx) as url:
         first = ctx.update_ids(count)
@@ -144,7 +145,10 @@ def sustained(ctx: Context) -> None:
 
 def burst(ctx: Context) -> None:
     cfg = ctx.cfg
-    say(f"\n(c) ack -> first reply: a burst of {cfg.burst} updates at once, each a new chat")
+    say(
+        f"\n(c) ack -> first reply: a burst of {cfg.burst} updates at once, each a new chat, "
+        f"{cfg.server}"
+    )
     with lifeline_running(ctx) as url:
         first = ctx.update_ids(cfg.burst)
 

@@ -50,7 +50,8 @@ class LoadResult:
 
     @property
     def rps(self) -> float:
-        return self.requests / self.seconds if self.seconds else 0.0
+        """2xx answers per second: the accepted updates (an error answer accepts nothing)."""
+        return (self.requests - self.non2xx) / self.seconds if self.seconds else 0.0
 
 
 def closed_loop(

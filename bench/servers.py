@@ -147,7 +147,7 @@ def start_reference_bot(api: FakeBotApi, secret: str) -> tuple[subprocess.Popen[
 
 def server_command(server: str, port: int, processes: int, settings: str) -> list[str]:
     if server == "uvicorn":
-        # As documented for production (README, deploy/systemd/lifeline-web.service).
+        # ASGI, as `manage.py serve` runs it (the embedded default).
         return [
             PYTHON,
             "-m",
@@ -168,7 +168,8 @@ def server_command(server: str, port: int, processes: int, settings: str) -> lis
             "2048",
         ]
     if server == "gunicorn":
-        # WSGI, the classic sync workers: one request at a time per process.
+        # WSGI, sync workers (one request at a time per process), as in production
+        # (deploy/systemd/lifeline-web.service).
         return [
             PYTHON,
             "-m",
@@ -181,7 +182,8 @@ def server_command(server: str, port: int, processes: int, settings: str) -> lis
             "2048",
             "--log-level",
             "warning",
-            "django.core.wsgi:get_wsgi_application()",
+            "--no-control-socket",
+            "lifeline.wsgi:application",
         ]
     raise ValueError(server)
 

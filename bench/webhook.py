@@ -29,7 +29,7 @@ def _row(ctx: Context, what: str, result: LoadResult, sessions: int | None) -> N
     ctx.report.add(
         "a",
         f"{what}, {result.connections} conns",
-        f"{result.rps:7.1f} req/s  p50 {ms(result.p50)}  p99 {ms(result.p99)}  "
+        f"{result.rps:7.1f} 2xx/s  p50 {ms(result.p50)}  p99 {ms(result.p99)}  "
         f"non-2xx {result.non2xx}{statuses}{errors}",
     )
     if sessions is not None and sessions > 20:
@@ -62,12 +62,12 @@ class Variant:
 
 
 VARIANTS = (
-    # As documented (README, deploy/): ASGI, Django's sync views in threads, and the production
-    # settings' persistent connections (DATABASE_CONN_MAX_AGE=60).
+    # ASGI (as `manage.py serve` runs it): Django's sync views in threads, with the production
+    # settings' persistent connections (DATABASE_CONN_MAX_AGE defaults to 60).
     Variant("uvicorn", "uvicorn", {}),
     # The same without persistent connections: one connection per request.
     Variant("uvicorn CONN_MAX_AGE=0", "uvicorn", {"DATABASE_CONN_MAX_AGE": "0"}),
-    # WSGI, gunicorn's sync workers: one request at a time per process.
+    # WSGI, gunicorn's sync workers: one request at a time per process (production, deploy/).
     Variant("gunicorn", "gunicorn", {}),
 )
 

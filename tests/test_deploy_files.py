@@ -79,3 +79,9 @@ def test_compose_file_parses_with_every_service() -> None:
     assert services["worker"]["deploy"]["replicas"] == 2
     assert services["web"]["environment"]["LIFELINE_CACHE_URL"].startswith("redis://")
     assert services["web"]["env_file"] == "lifeline.env"
+
+
+def test_wsgi_entry_point_loads() -> None:
+    from lifeline.wsgi import application
+
+    assert callable(application)
