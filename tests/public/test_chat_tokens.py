@@ -3,8 +3,6 @@ crafted cookies and ids with a page, never an error."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from django.conf import settings
 from django.core.cache import cache
@@ -19,9 +17,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def _clear_cache() -> Iterator[None]:
+def _clear_cache() -> None:
     cache.clear()
-    return
 
 
 def message_id(client: Client) -> str:
