@@ -10,16 +10,18 @@ Parts (one module each): (a) ``webhook`` — durable accept vs the aiogram bot a
 one-INSERT view, uvicorn vs gunicorn; (b) ``flow`` — flow steps/s with 2 workers; (c)
 ``latency`` — webhook answer to first reply, sustained and burst; (d) resident memory of the
 web and worker processes (sampled during b and c); (e) ``crypto`` — the cost of encryption.
-Knobs: see ``bench/common.py`` (``Config``). Needs PostgreSQL (the databases
-``lifeline_bench_tpl`` and ``lifeline_bench`` are created and dropped), Redis (the production
-cache) and, for closed-loop load, ``wrk`` (``apt-get install wrk``; without it a slower Python
-load generator is used and said so). Logs of the child processes: ``var/bench/``.
+Knobs: see ``bench/common.py`` (``Config``); ``BENCH_JSON=FILE`` writes the summary as JSON.
+Needs PostgreSQL (the databases ``lifeline_bench_tpl`` and ``lifeline_bench`` are created and
+dropped), Redis (the production cache) and, for closed-loop load, ``wrk`` (``apt-get install
+wrk``; without it a slower Python load generator is used and said so). Without PostgreSQL or
+Redis only (e) runs, and the summary says why. Logs of the child processes: ``var/bench/``.
 """
 
 from __future__ import annotations
 
 import atexit
 import datetime as dt
+import json
 import os
 import platform
 import signal
@@ -83,33 +85,89 @@ def machine() -> str:
     )
 
 
-def crypto(cfg: Config) -> None:
+def crypto(cfg: Config, report: Report) -> None:
     say("\n(e) encryption micro-benchmark (SQLite in memory, test settings)")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "LIFELINE_"))}
     env.update(DJANGO_SETTINGS_MODULE="lifeline.settings.test", BENCH_ROWS=str(cfg.crypto_rows))
-    subprocess.run(  # noqa: S603 - our own module
-        [PYTHON, "-m", "bench.crypto"], cwd=ROOT, env=env, check=True, timeout=900
-    )
+    out = subprocess.run(  # noqa: S603 - our own module
+        [PYTHON, "-m", "bench.crypto"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        timeout=900,
+        capture_output=True,
+        text=True,
+    ).stdout
+    for line in out.splitlines():
+        what, _, figure = line.partition("=")
+        if figure:
+            report.add("e", " ".join(what.split()), figure.strip())
+        elif line.startswith("per case:"):
+            report.add("e", "per case", " ".join(line.removeprefix("per case:").split()))
+        else:
+            say(f"  {line}")
+
+
+def load_average() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
+
+
+def write_json(path: str, report: Report, header: str) -> None:
+    rows = [
+        {
+            "part": r.part,
+            "what": r.what,
+            "figure": r.figure,
+            "target": r.target,
+            "verdict": r.verdict,
+        }
+        for r in report.rows
+    ]
+    data = {"run": header, "rows": rows, "notes": report.notes}
+    Path(path).write_text(json.dumps(data, indent=1, ensure_ascii=False))
 
 
 def main() -> int:
     cfg = Config.from_env()
     report = Report()
-    say(f"Lifeline benchmark — {machine()}")
+    header = machine()
+    say(f"Lifeline benchmark — {header}")
     say(f"mode: {'quick (BENCH_QUICK=1)' if cfg.quick else 'full'}; parts: {sorted(cfg.parts)}")
-    if "crypto" in cfg.parts:
-        crypto(cfg)
-    live = cfg.parts & {"webhook", "flow", "latency"}
-    if not live:
-        return 0
+    say(
+        f"load average before: {load_average()} (other work on this machine changes the "
+        "figures; the ratios, measured side by side, less so)"
+    )
+    started = time.monotonic()
+    try:
+        if "crypto" in cfg.parts:
+            crypto(cfg, report)
+        live(cfg, report)
+    finally:
+        stop_all()
+    say(f"\n===== summary ({time.monotonic() - started:.0f} s; {header}) =====")
+    say(f"load average after: {load_average()}")
+    say(report.render())
+    if path := os.environ.get("BENCH_JSON"):
+        write_json(path, report, header)
+        say(f"(written to {path})")
+    return 0
+
+
+def live(cfg: Config, report: Report) -> None:
+    """Parts (a) to (d), on PostgreSQL and Redis."""
+    if not cfg.parts & {"webhook", "flow", "latency"}:
+        return
     missing = []
     if why := problem(cfg.admin_url):
         missing.append(f"PostgreSQL ({cfg.admin_url}): {why}")
     if why := redis_problem(cfg.redis_url):
         missing.append(f"Redis ({cfg.redis_url}): {why}")
     if missing:
-        say("\nSKIPPED the live parts — they need " + "; ".join(missing))
-        return 0
+        report.note("SKIPPED the live parts (a-d): they need " + "; ".join(missing))
+        return
     if not wrk_path():
         report.note(
             "wrk is not installed (apt-get install wrk): closed-loop figures come from the "
@@ -119,18 +177,21 @@ def main() -> int:
     dbs = BenchDatabases(cfg.admin_url)
     atexit.register(dbs.drop_all)
     atexit.register(stop_all)
-    started = time.monotonic()
     api = start_fake_bot_api()
     env = lifeline_env(database_url=dbs.template_url, redis_url=cfg.redis_url, api_base=api.base)
-    say("\nsetting up: database lifeline_bench_tpl (migrate), collectstatic-free production env")
-    dbs.create_template()
-    manage(env, "migrate", "--noinput", "-v", "0")
-    path = helper(env, "path")
-    env["DATABASE_URL"] = dbs.url
-    if path["secret_in_path"]:
-        report.note("the webhook still has the secret in its path (/telegram/webhook/<secret>/)")
-    ctx = Context(cfg=cfg, report=report, dbs=dbs, env=env, api=api, webhook_path=str(path["path"]))
+    say("\nsetting up: database lifeline_bench_tpl (migrate), production settings, fresh keys")
     try:
+        dbs.create_template()
+        manage(env, "migrate", "--noinput", "-v", "0")
+        path = helper(env, "path")
+        env["DATABASE_URL"] = dbs.url
+        if path["secret_in_path"]:
+            report.note(
+                "the webhook still has the secret in its path (/telegram/webhook/<secret>/)"
+            )
+        ctx = Context(
+            cfg=cfg, report=report, dbs=dbs, env=env, api=api, webhook_path=str(path["path"])
+        )
         if "webhook" in cfg.parts:
             webhook.run(ctx)
         if "flow" in cfg.parts:
@@ -141,9 +202,6 @@ def main() -> int:
     finally:
         stop_all()
         dbs.drop_all()
-    say(f"\n===== summary ({time.monotonic() - started:.0f} s; {machine()}) =====")
-    say(report.render())
-    return 0
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:
