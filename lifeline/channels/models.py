@@ -100,3 +100,15 @@ class OutboundMessage(SealedModel):
 
     def __str__(self) -> str:
         return f"{self.channel} outbound {str(self.pk)[:8]}"
+
+
+class SendBudget(models.Model):
+    """One row per sending channel: the shared pace of all workers (a locked row, so the limit
+    holds across any number of them) and a pause the channel asked for (Telegram's 429)."""
+
+    channel = models.CharField(max_length=16, choices=Channel.choices, unique=True)
+    next_free_at = models.DateTimeField(null=True, blank=True)  # the next send may start then
+    paused_until = models.DateTimeField(null=True, blank=True)  # a 429 pauses the whole bot
+
+    def __str__(self) -> str:
+        return f"{self.channel} send budget"

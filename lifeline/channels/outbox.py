@@ -14,6 +14,7 @@ worker within each channel's limits.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Protocol
@@ -24,7 +25,7 @@ from django.utils import timezone
 
 from lifeline.conversations.models import Conversation, Message
 
-from .models import OutboundMessage, OutboundStatus
+from .models import OutboundMessage, OutboundStatus, SendBudget
 
 log = logging.getLogger(__name__)
 
@@ -73,19 +74,47 @@ def _due_heads() -> object:
     )
 
 
-def _sent_in_last_second() -> int:
-    since = timezone.now() - timedelta(seconds=1)
-    return OutboundMessage.objects.filter(status=OutboundStatus.SENT, sent_at__gt=since).count()
+#: The gap between two sends of one channel, whatever worker sends them: slightly more than
+#: 1/GLOBAL_PER_SECOND, so no window of one second ever holds more than GLOBAL_PER_SECOND.
+SEND_GAP = timedelta(seconds=1 / (GLOBAL_PER_SECOND - 0.5))
+
+
+def _take_slot(channel: str) -> bool:
+    """Reserve the channel's next send slot in the shared budget row (its own short transaction:
+    the lock is held for a few statements, never during the network call). Waits for a slot
+    that is a moment away; False while the channel is paused (or the slot stays taken)."""
+    SendBudget.objects.get_or_create(channel=channel)
+    for _try in range(3):
+        with transaction.atomic():
+            budget = SendBudget.objects.select_for_update().get(channel=channel)
+            now = timezone.now()
+            if budget.paused_until and budget.paused_until > now:
+                return False
+            if budget.next_free_at is None or budget.next_free_at <= now:
+                budget.next_free_at = now + SEND_GAP
+                budget.save(update_fields=["next_free_at"])
+                return True
+            wait = (budget.next_free_at - now).total_seconds()
+        time.sleep(min(wait, SEND_GAP.total_seconds()))
+    return False
+
+
+def _pause(channel: str, seconds: float) -> None:
+    """Telegram asked us to wait: the whole bot waits, not just this chat."""
+    until = timezone.now() + timedelta(seconds=max(seconds, 1))
+    SendBudget.objects.filter(channel=channel).update(paused_until=until)
 
 
 def send_next(senders: Mapping[str, Sender]) -> bool:
-    """Send one due message. False when nothing is due (or the global budget is spent)."""
-    if _sent_in_last_second() >= GLOBAL_PER_SECOND:
+    """Send one due message. False when nothing is due (or the channel's budget is spent)."""
+    due = _due_heads().filter(channel__in=list(senders))  # type: ignore[attr-defined]
+    channel = due.values_list("channel", flat=True).first()
+    if channel is None or not _take_slot(channel):
         return False
     with transaction.atomic():
         candidates = (
             _due_heads()  # type: ignore[attr-defined]
-            .filter(channel__in=list(senders))
+            .filter(channel=channel)
             .select_for_update(skip_locked=True)[:SKIP_LOCKED_CHATS]
         )
         message = conversation = None
@@ -111,6 +140,7 @@ def send_next(senders: Mapping[str, Sender]) -> bool:
             message.attempts += 1
             message.next_attempt_at = now + timedelta(seconds=max(exc.seconds, 1))
             message.error = "429 retry_after"
+            _pause(message.channel, exc.seconds)
         except TransientError as exc:
             message.attempts += 1
             delay = min(MAX_BACKOFF, 2**message.attempts)

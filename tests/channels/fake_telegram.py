@@ -79,9 +79,14 @@ class FakeTelegram:
         if error is not None:
             with self._lock:
                 self.failures += 1
-            return web.json_response(
-                {"ok": False, "error_code": error, "description": f"Error {error}"}, status=error
-            )
+            body: dict[str, Any] = {
+                "ok": False,
+                "error_code": error,
+                "description": f"Error {error}",
+            }
+            if error == 429:
+                body["parameters"] = {"retry_after": 1}
+            return web.json_response(body, status=error)
         if (
             method in ("sendMessage", "editMessageText", "answerCallbackQuery")
             and roll < self.fail_ratio

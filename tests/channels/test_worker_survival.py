@@ -143,3 +143,69 @@ def _wait(condition: object, seconds: float = 30.0) -> None:
             return
         time.sleep(0.1)
     raise AssertionError("timed out")
+
+
+def _windows_hold(times: list[float], limit: int) -> int:
+    """The most sends found in any one-second window."""
+    times = sorted(times)
+    return max(
+        (sum(1 for t in times[i:] if t - start <= 1.0) for i, start in enumerate(times)),
+        default=0,
+    )
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'")  # SQLite runs one worker
+def test_two_workers_share_the_thirty_a_second_budget(fake: FakeTelegram) -> None:
+    for n in range(75):
+        queued(8200 + n, f"hello {n}")
+    results: list[int] = []
+
+    def work() -> None:
+        sender = TelegramSender()
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                sent = outbox.send_all({"telegram": sender}, limit=100)
+                results.append(sent)
+                if not OutboundMessage.objects.filter(status="pending").exists():
+                    break
+                if not sent:
+                    time.sleep(0.005)
+        finally:
+            sender.close()
+            connections.close_all()
+
+    workers = [threading.Thread(target=work) for _ in range(2)]
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join(60)
+    times = [call.at for call in fake.sent()]
+    assert len(times) == 75
+    assert _windows_hold(times, outbox.GLOBAL_PER_SECOND) <= outbox.GLOBAL_PER_SECOND
+
+
+def test_a_429_pauses_the_whole_bot(fake: FakeTelegram) -> None:
+    """Telegram's retry_after is for the bot, not one chat: no other chat is sent to meanwhile."""
+    from lifeline.channels.models import SendBudget
+
+    first = queued(8300)
+    for n in range(1, 4):
+        queued(8300 + n)
+    fake.errors_next = [429]
+    sender = TelegramSender()
+    try:
+        outbox.send_next({"telegram": sender})  # answered 429, retry after 1 s
+        first.refresh_from_db()
+        assert first.error == "429 retry_after"
+        assert SendBudget.objects.get(channel="telegram").paused_until is not None
+        assert outbox.send_all({"telegram": sender}) == 0  # paused: nothing goes out
+        time.sleep(1.1)
+        deadline = time.monotonic() + 10
+        while OutboundMessage.objects.filter(status="pending").exists():
+            outbox.send_all({"telegram": sender})
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        sender.close()
+    assert len(fake.sent()) == 4
