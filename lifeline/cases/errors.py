@@ -6,6 +6,8 @@ from __future__ import annotations
 class CaseError(Exception):
     """Base of every case-workflow error; ``str(error)`` is a message fit to show staff."""
 
+    lifeline_safe_message = True  # messages name case numbers and statuses, never personal data
+
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message

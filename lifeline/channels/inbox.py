@@ -24,7 +24,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from lifeline.conversations.host import Reply
+from lifeline.conversations.delivery import Reply
 
 from .models import InboundEvent, InboundStatus, OutboundMessage
 
@@ -139,8 +139,8 @@ def process_next(ordering_key: str | None = None, channel: str | None = None) ->
             event.attempts += 1
             log.exception("inbound %s event failed (attempt %s)", event.channel, event.attempts)
             if event.attempts >= MAX_ATTEMPTS:
+                # Kept, encrypted, until a supervisor retries or discards it (console: failed).
                 event.status = InboundStatus.FAILED
-                event.payload = None  # nothing personal is kept for a failed event either
             else:
                 event.next_attempt_at = timezone.now() + timedelta(seconds=2**event.attempts)
             event.save(update_fields=["attempts", "status", "payload", "next_attempt_at"])

@@ -14,7 +14,8 @@ from lifeline.core.models import SealedModel
 class InboundStatus(models.TextChoices):
     PENDING = "pending", _("Waiting to be processed")  # committed, acknowledged to the channel
     DONE = "done", _("Processed")  # its effects are committed; payload purged
-    FAILED = "failed", _("Failed")  # gave up after retries; kept for an operator to look at
+    FAILED = "failed", _("Failed")  # gave up after retries; payload kept until resolved
+    DISCARDED = "discarded", _("Discarded")  # a supervisor gave it up; payload purged
 
 
 class InboundEvent(SealedModel):
@@ -50,7 +51,8 @@ class InboundEvent(SealedModel):
 class OutboundStatus(models.TextChoices):
     PENDING = "pending", _("Waiting to be sent")  # stored, not yet accepted by the channel
     SENT = "sent", _("Sent")  # the channel accepted it; never sent again
-    FAILED = "failed", _("Failed")  # gave up; visible to operators
+    FAILED = "failed", _("Failed")  # gave up; text kept until a supervisor resolves it
+    DISCARDED = "discarded", _("Discarded")  # a supervisor gave it up; text purged
 
 
 class OutboundKind(models.TextChoices):

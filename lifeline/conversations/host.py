@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
-import uuid
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -30,6 +29,7 @@ from lifeline.core import crypto, limits
 from lifeline.core.models import User
 from lifeline.stats.services import stat_record
 
+from .delivery import Reply
 from .engine import LANGUAGES, runner
 from .engine.loader import load_flows, parse_flow
 from .engine.model import OPERATIONS, Flow
@@ -58,22 +58,6 @@ YES_WORDS = frozenset({"yes", "y", "да", "так", "д", "т"})
 #: Flow results that are secrets: what a person types for them is never stored, and a reply
 #: that shows one is stored (in Message, in a sent OutboundMessage) only as a placeholder.
 SECRET_RESULTS = frozenset({"codename"})
-
-
-@dataclass(frozen=True)
-class Reply:
-    """One message to the person. A ``secret`` reply (it shows his code words) is delivered
-    once and stored only as ``placeholder``; ``message_id`` is its transcript row."""
-
-    text: str
-    buttons: tuple[str, ...] = ()
-    secret: bool = False
-    placeholder: str = ""
-    message_id: uuid.UUID | None = None
-
-    @property
-    def stored_text(self) -> str:
-        return self.placeholder if self.secret else self.text
 
 
 @dataclass

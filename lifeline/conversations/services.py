@@ -17,9 +17,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from lifeline.audit.services import audit_record
-from lifeline.core.channels import Channel
 from lifeline.core.models import Role, User
 
+from .delivery import Reply, deliver, split_text
 from .models import Conversation, ConversationStatus, Direction, Message
 
 #: Who works with conversations.
@@ -130,9 +130,6 @@ def conversation_assign(*, conversation: Conversation, actor: User, assignee: Us
 @transaction.atomic
 def conversation_reply(*, conversation: Conversation, actor: User, text: str) -> Message:
     """An operator's answer: stored, and queued to the person's channel."""
-    from lifeline.channels.inbox import enqueue_replies
-    from lifeline.conversations.host import Reply
-
     _check(actor)
     text = (text or "").strip()
     if not text:
@@ -143,8 +140,8 @@ def conversation_reply(*, conversation: Conversation, actor: User, text: str) ->
     message = Message.objects.create(
         conversation=locked, direction=Direction.OUT, text=text, sender=actor
     )
-    if locked.channel == Channel.TELEGRAM:
-        enqueue_replies(locked, locked.channel, [Reply(text)])
+    # A long answer goes out in parts rather than being refused by the channel.
+    deliver(locked, [Reply(part) for part in split_text(text)])
     locked.status = ConversationStatus.ACTIVE
     locked.waiting_since = None
     locked.priority = 0
@@ -165,7 +162,6 @@ def conversation_return_to_bot(
     *, conversation: Conversation, actor: User, flow: str = "soldier_intake"
 ) -> None:
     """Hand the person back to the bot, which starts ``flow`` (its first question is sent)."""
-    from lifeline.channels.inbox import enqueue_replies
     from lifeline.conversations.host import _cancel_runs, start_flow, store_replies
 
     _check(actor)
@@ -179,8 +175,7 @@ def conversation_return_to_bot(
     locked.priority = 0
     locked.save(update_fields=["status", "assignee", "waiting_since", "priority"])
     replies = store_replies(locked, start_flow(locked, flow))
-    if locked.channel == Channel.TELEGRAM:
-        enqueue_replies(locked, locked.channel, replies)
+    deliver(locked, replies)
     audit_record(
         actor=actor,
         action="conversation.returned_to_bot",

@@ -42,6 +42,8 @@ BLIND_INDEX_BYTES = 8  # 64 bits: no collisions in practice for a million rows, 
 class CryptoError(Exception):
     """Base of every error this module raises. Messages never contain plaintext."""
 
+    lifeline_safe_message = True  # read by the log filter (core/logging.py)
+
 
 class KeyConfigurationError(CryptoError):
     """Keys are missing or malformed."""
