@@ -25,6 +25,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from lifeline.conversations.delivery import Reply
+from lifeline.core.db import serial_write
 
 from .models import InboundEvent, InboundStatus, OutboundMessage
 
@@ -47,6 +48,24 @@ def inbound_store(
     arrival: int | None = None,
 ) -> Stored:
     """Commit one delivered event. Returns ``created=False`` for a redelivery."""
+    with serial_write():
+        return _store(
+            channel=channel,
+            external_id=external_id,
+            payload=payload,
+            ordering_key=ordering_key,
+            arrival=arrival,
+        )
+
+
+def _store(
+    *,
+    channel: str,
+    external_id: str,
+    payload: dict[str, Any] | None,
+    ordering_key: str,
+    arrival: int | None,
+) -> Stored:
     existing = InboundEvent.objects.filter(channel=channel, external_id=external_id).first()
     if existing is not None:
         return Stored(existing, False)
@@ -123,7 +142,7 @@ def enqueue_replies(conversation: Any, channel: str, replies: list[Reply]) -> No
 
 def process_next(ordering_key: str | None = None, channel: str | None = None) -> bool:
     """Process one event (of ``channel``, if given); False when there is nothing to do."""
-    with transaction.atomic():
+    with serial_write(), transaction.atomic():
         event = _heads(ordering_key, channel).select_for_update(skip_locked=True).first()
         if event is None:
             return False

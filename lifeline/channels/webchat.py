@@ -20,6 +20,7 @@ from lifeline.conversations.host import Reply, conversation_input
 from lifeline.conversations.models import Conversation, ConversationStatus
 from lifeline.core import crypto
 from lifeline.core.channels import Channel
+from lifeline.core.db import serial_write
 
 from . import inbox
 from .models import InboundEvent
@@ -115,13 +116,16 @@ def secrets_to_show(conversation: Conversation) -> dict[uuid.UUID, str]:
     from .outbox import forget_secret_text
 
     shown: dict[uuid.UUID, str] = {}
-    with transaction.atomic():
-        rows = OutboundMessage.objects.select_for_update().filter(
-            conversation=conversation,
-            channel=Channel.WEB,
-            secret=True,
-            status=OutboundStatus.PENDING,
-        )
+    waiting = OutboundMessage.objects.filter(
+        conversation=conversation,
+        channel=Channel.WEB,
+        secret=True,
+        status=OutboundStatus.PENDING,
+    )
+    if not waiting.exists():  # the usual case: a read, no write turn taken
+        return shown
+    with serial_write(), transaction.atomic():
+        rows = waiting.select_for_update()
         for row in rows:
             if row.message_id is not None:
                 shown[row.message_id] = row.text or ""

@@ -3,11 +3,13 @@ no user agent; the web chat knows a visitor only by a random token in an HttpOnl
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -17,6 +19,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from lifeline.channels import inbox, webchat
+from lifeline.core.db import serial_write_if_free
+
+log = logging.getLogger(__name__)
 
 RATE_PER_MINUTE = 20
 RATE_PER_DAY = 300
@@ -132,11 +137,30 @@ def chat(request: HttpRequest) -> HttpResponse:
             _context(request, token, error=error, draft=text),
             status=status,
         )
-    webchat.submit(
-        token=new_token, message_id=message_id, text=text, language=get_language() or "ru"
-    )
-    # The event is committed; answer it now if we can (the worker would do it otherwise).
-    inbox.process_all(webchat.ordering_key(new_token), limit=10)
+    try:
+        webchat.submit(
+            token=new_token, message_id=message_id, text=text, language=get_language() or "ru"
+        )
+    except DatabaseError:
+        log.warning("web chat message not stored: the database is busy")
+        busy = _(
+            "We are very busy right now and could not take your message. Please press "
+            "Send again in a moment — your text is still in the box."
+        )
+        return render(
+            request,
+            "public/chat.html",
+            _context(request, token, error=busy, draft=text),
+            status=503,
+        )
+    # The event is committed; answer it now if nobody else is writing (the worker would do it
+    # otherwise, a moment later). A failure here loses nothing: the event waits in the inbox.
+    with serial_write_if_free() as free:
+        if free:
+            try:
+                inbox.process_all(webchat.ordering_key(new_token), limit=10)
+            except DatabaseError:
+                log.warning("web chat message stored; the worker will answer it")
     response = HttpResponseRedirect(reverse("public:chat") + "#end")
     if token is None:  # none, or one this server did not issue: a fresh one replaces it
         _set_token(response, new_token)

@@ -1,0 +1,47 @@
+"""One writer at a time on SQLite, queued in the process instead of in SQLite's busy handler.
+
+The embedded default is one process whose web threads and worker thread share one SQLite file.
+SQLite lets one transaction write at a time and makes the others poll for the lock, backing off
+by up to 100 ms a try: under a crowd, lock hand-overs were slow and a write could time out
+(a 500, an application stopped half-way). The hot writers (storing an event, processing one)
+queue on a lock in this process instead, which hands over at once. On PostgreSQL row locks do
+this job across processes and the lock here is not taken.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.db import connection
+
+_LOCK = threading.RLock()
+
+
+def _serialised() -> bool:
+    return connection.vendor == "sqlite"
+
+
+@contextmanager
+def serial_write() -> Iterator[None]:
+    """Hold the process's SQLite write turn (waiting for it); nothing on PostgreSQL."""
+    if not _serialised():
+        yield
+        return
+    with _LOCK:
+        yield
+
+
+@contextmanager
+def serial_write_if_free() -> Iterator[bool]:
+    """Take the write turn only if nobody holds it: yields whether it was taken."""
+    if not _serialised():
+        yield True
+        return
+    taken = _LOCK.acquire(blocking=False)
+    try:
+        yield taken
+    finally:
+        if taken:
+            _LOCK.release()
