@@ -704,6 +704,20 @@ def operation_approve(*, operation: Operation, actor: User) -> Operation:
                 "another supervisor must approve it (two-person rule)."
             )
         )
+    from lifeline.core.staff import staff_sponsored_by
+
+    # No sockpuppets: the requester may control an account he had created, promoted or reset
+    # (he received its enrolment link), and the other way round (docs/threat-model.md).
+    if actor.pk in staff_sponsored_by(locked.requested_by) or locked.requested_by_id in (
+        staff_sponsored_by(actor)
+    ):
+        raise TwoPersonRuleViolation(
+            _(
+                "You cannot approve this operation: your account and the requester's are "
+                "linked by a staff change (one asked for the other's account, role, password "
+                "or authenticator). Another supervisor must approve it (two-person rule)."
+            )
+        )
     if locked.status != OperationStatus.REQUESTED:
         raise TransitionNotAllowed(
             _("This operation is %(status)s, not waiting for approval.")

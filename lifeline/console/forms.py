@@ -68,12 +68,18 @@ class CaseCreateForm(forms.Form):
 
 
 class StaffCreateForm(forms.Form):
+    """No password: the new person sets his own through a one-time enrolment link."""
+
     username = forms.CharField(label=_("Username"), max_length=150)
     role = forms.ChoiceField(label=_("Role"), choices=Role.choices)
-    password = forms.CharField(
-        label=_("Initial password (at least 14 characters)"),
-        widget=forms.PasswordInput(render_value=False),
-        min_length=14,
+
+
+class EnrolCodeForm(forms.Form):
+    token = forms.CharField(
+        label=_("Enrolment code"),
+        max_length=100,
+        help_text=_("Opening your enrolment link fills this in."),
+        widget=forms.TextInput(attrs={"autocomplete": "off", "id": "enrol-token", "size": 50}),
     )
 
 

@@ -24,7 +24,11 @@ LOGIN_STARTED = "lifeline_login_at"
 
 
 def _open_paths() -> frozenset[str]:
-    return frozenset({reverse("console:login"), reverse("console:logout")})
+    # The enrolment page is for people who have no password yet (a valid one-time token,
+    # POSTed, is its only key; see console/staff_views.py).
+    return frozenset(
+        {reverse("console:login"), reverse("console:logout"), reverse("console:enrol")}
+    )
 
 
 def _second_factor_paths() -> frozenset[str]:

@@ -2,7 +2,7 @@ from django.urls import path
 
 from lifeline.phone import console_views as phone_views
 
-from . import views, work_views
+from . import staff_views, views, work_views
 
 app_name = "console"
 
@@ -15,9 +15,11 @@ urlpatterns = [
     path("cases/", views.case_list, name="case_list"),
     path("cases/new/", views.case_create, name="case_create"),
     path("cases/<uuid:case_id>/", views.case_detail, name="case_detail"),
-    path("staff/", views.staff_list, name="staff_list"),
-    path("staff/new/", views.staff_create, name="staff_create"),
-    path("staff/<int:user_id>/", views.staff_detail, name="staff_detail"),
+    path("enrol/", staff_views.enrol, name="enrol"),
+    path("staff/", staff_views.staff_list, name="staff_list"),
+    path("staff/new/", staff_views.staff_create, name="staff_create"),
+    path("staff/<int:user_id>/", staff_views.staff_detail, name="staff_detail"),
+    path("staff/changes/<int:change_id>/", staff_views.staff_change, name="staff_change"),
     path("audit/", views.audit_list, name="audit_list"),
     path("queue/", work_views.queue, name="queue"),
     path("shift/", work_views.shift, name="shift"),

@@ -12,10 +12,9 @@ import segno
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth import views as auth_views
-from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -37,13 +36,13 @@ from lifeline.cases.selectors import (
     cases_visible_to,
 )
 from lifeline.conversations.models import Conversation
-from lifeline.core import staff as staff_services
 from lifeline.core.channels import Channel
 from lifeline.core.models import Role, User
 
 from .decorators import role_required
-from .forms import CaseCreateForm, StaffCreateForm, StaffRoleForm, TokenForm
+from .forms import CaseCreateForm, TokenForm
 from .middleware import LOGIN_STARTED
+from .security import remember_device
 
 
 def _user(request: HttpRequest) -> User:
@@ -98,6 +97,14 @@ def logout_view(request: HttpRequest) -> HttpResponse:
     return redirect("console:login")
 
 
+def _signed_in(request: HttpRequest, user: User) -> HttpResponse:
+    """Both factors passed: on to the console, and this browser becomes a known device for the
+    account (its own lockout bucket, see ``console/security.py``)."""
+    response = HttpResponseRedirect(_next_url(request))
+    remember_device(request, response, user.get_username())
+    return response
+
+
 @require_http_methods(["GET", "POST"])
 def otp_setup(request: HttpRequest) -> HttpResponse:
     """First login: enrol a TOTP authenticator from a QR code, confirmed by one code."""
@@ -120,7 +127,7 @@ def otp_setup(request: HttpRequest) -> HttpResponse:
                 object_id=user.pk,
                 fields=["totp_device"],
             )
-            return HttpResponseRedirect(_next_url(request))
+            return _signed_in(request, user)
         form.add_error(
             "otp_token",
             _("That code is not right. Check the time on your phone and enter the code shown now."),
@@ -154,7 +161,7 @@ def otp_verify(request: HttpRequest) -> HttpResponse:
             audit_record(
                 actor=user, action="staff.second_factor", object_type="user", object_id=user.pk
             )
-            return HttpResponseRedirect(_next_url(request))
+            return _signed_in(request, user)
         audit_record(
             actor=user, action="staff.second_factor_failed", object_type="user", object_id=user.pk
         )
@@ -329,82 +336,6 @@ def _timeline(user: User, case: Case, events: list[Any]) -> list[dict[str, Any]]
             )[:200]
         ]
     return sorted(rows, key=lambda row: row["at"])
-
-
-# --- Staff ------------------------------------------------------------------------------------
-
-
-@role_required(*staff_services.STAFF_MANAGER_ROLES)
-@require_GET
-def staff_list(request: HttpRequest) -> HttpResponse:
-    people = User.objects.order_by("username")
-    enrolled = set(TOTPDevice.objects.filter(confirmed=True).values_list("user_id", flat=True))
-    return render(request, "console/staff_list.html", {"people": people, "enrolled": enrolled})
-
-
-@role_required(*staff_services.STAFF_MANAGER_ROLES)
-@require_http_methods(["GET", "POST"])
-def staff_create(request: HttpRequest) -> HttpResponse:
-    form = StaffCreateForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            created = staff_services.staff_create(actor=_user(request), **form.cleaned_data)
-        except ValidationError as error:
-            form.add_error(None, error)
-        else:
-            messages.success(
-                request,
-                _("Account %(name)s created. At first login it will enrol its authenticator.")
-                % {"name": created.username},
-            )
-            return redirect("console:staff_detail", user_id=created.pk)
-    return render(request, "console/staff_create.html", {"form": form})
-
-
-STAFF_ACTIONS = {
-    "disable": staff_services.staff_disable,
-    "enable": staff_services.staff_enable,
-    "reset_totp": staff_services.staff_reset_totp,
-    "unlock": staff_services.staff_unlock,
-}
-
-
-@role_required(*staff_services.STAFF_MANAGER_ROLES)
-@require_http_methods(["GET", "POST"])
-def staff_detail(request: HttpRequest, user_id: int) -> HttpResponse:
-    actor = _user(request)
-    person = get_object_or_404(User, pk=user_id)
-    role_form = StaffRoleForm(initial={"role": person.role})
-    if request.method == "POST":
-        action = request.POST.get("action", "")
-        try:
-            if action == "set_role":
-                role_form = StaffRoleForm(request.POST)
-                if not role_form.is_valid():
-                    raise ValidationError(_("Choose a role."))
-                staff_services.staff_set_role(
-                    actor=actor, user=person, role=role_form.cleaned_data["role"]
-                )
-            elif action in STAFF_ACTIONS:
-                STAFF_ACTIONS[action](actor=actor, user=person)
-            else:
-                raise ValidationError(_("Unknown action."))
-        except (PermissionDenied, ValidationError) as error:
-            text = "; ".join(error.messages) if isinstance(error, ValidationError) else str(error)
-            messages.error(request, text)
-        else:
-            messages.success(request, _("Done."))
-        return redirect("console:staff_detail", user_id=person.pk)
-    return render(
-        request,
-        "console/staff_detail.html",
-        {
-            "person": person,
-            "role_form": role_form,
-            "is_self": person.pk == actor.pk,
-            "enrolled": TOTPDevice.objects.filter(user=person, confirmed=True).exists(),
-        },
-    )
 
 
 # --- Audit ------------------------------------------------------------------------------------

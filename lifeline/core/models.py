@@ -5,8 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Any, ClassVar
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.db.models import F, Q
+from django.db.models.functions import Lower
 from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext_lazy as _
 
@@ -74,3 +77,102 @@ class User(AbstractUser):
             secret=secret,
             algorithm="sha256",
         ).hexdigest()
+
+
+#: Roles that see personal data (ARCHITECTURE §4). Granting one of them, or taking over an
+#: account, needs a second supervisor (``lifeline.core.staff``).
+PERSONAL_DATA_ROLES = frozenset({Role.OPERATOR, Role.VERIFIER, Role.SUPERVISOR, Role.LIAISON})
+
+
+class StaffChangeKind(models.TextChoices):
+    CREATE = "create", _("Create an account")
+    SET_ROLE = "set_role", _("Change the role")
+    ENABLE = "enable", _("Enable the account")
+    RESET_PASSWORD = "reset_password", _("Reset the password")
+    RESET_TOTP = "reset_totp", _("Reset the authenticator")
+
+
+class StaffChangeStatus(models.TextChoices):
+    PENDING = "pending", _("Waiting for approval")
+    APPROVED = "approved", _("Approved")
+    REFUSED = "refused", _("Refused")
+    CANCELLED = "cancelled", _("Cancelled")
+    # Done at once, without approval: it grants no access to personal data (a press or admin
+    # account created with an enrolment link). Kept so that ``staff_sponsored_by`` sees it.
+    DIRECT = "direct", _("Done without approval")
+
+
+class StaffChangeRequest(models.Model):
+    """A staff change that grants access to personal data or takes over an account: it waits
+    for a supervisor other than the requester (``lifeline.core.staff``)."""
+
+    kind = models.CharField(max_length=16, choices=StaffChangeKind.choices)
+    status = models.CharField(
+        max_length=16, choices=StaffChangeStatus.choices, default=StaffChangeStatus.PENDING
+    )
+    # The account changed; for ``create``, set when the account is made (on approval).
+    target = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="staff_changes",
+    )
+    username = models.CharField(max_length=150, blank=True)  # ``create`` only
+    role = models.CharField(max_length=16, choices=Role.choices, blank=True)  # create, set_role
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="staff_changes_requested"
+    )
+    requested_at = models.DateTimeField(auto_now_add=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="staff_changes_decided",
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    # When the requester was shown the enrolment link (create, reset_password): once only.
+    link_issued_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-pk"]
+        constraints = [
+            # Nobody decides his own request, enforced by the database too.
+            models.CheckConstraint(
+                condition=Q(decided_by__isnull=True) | ~Q(decided_by=F("requested_by")),
+                name="staff_change_two_person_rule",
+            ),
+            models.UniqueConstraint(
+                fields=["kind", "target"],
+                condition=Q(status="pending", target__isnull=False),
+                name="staff_change_one_pending_per_account",
+            ),
+            models.UniqueConstraint(
+                Lower("username"),
+                condition=Q(status="pending", kind="create"),
+                name="staff_change_one_pending_per_username",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"staff change {self.pk} {self.kind} ({self.status})"
+
+
+class EnrolmentLink(models.Model):
+    """A one-time link where a person sets his own password. Only a SHA-256 of the random
+    token is kept; the token itself is shown once to the person who hands it over."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="enrolment_links"
+    )
+    change = models.ForeignKey(
+        StaffChangeRequest, on_delete=models.PROTECT, related_name="enrolment_links"
+    )
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"enrolment link {self.pk} for user {self.user_id}"

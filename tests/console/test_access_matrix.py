@@ -51,6 +51,13 @@ MATRIX: dict[str, dict[str, dict[str, int]]] = {
         "GET": only("supervisor", "admin"),
         "POST": only("supervisor", "admin", ok=302),
     },
+    # A pending staff change: managers may post a decision (an unknown action: back to the list).
+    "staff_change": {
+        "GET": only("supervisor", "admin", ok=405),
+        "POST": only("supervisor", "admin", ok=302),
+    },
+    # Open without signing in; a POST without a valid one-time token is a 404.
+    "enrol": {"GET": ALL_200, "POST": dict.fromkeys(ROLES, 404)},
     "audit_list": {"GET": only("supervisor"), "POST": only("supervisor", ok=405)},
     "queue": {
         "GET": only("supervisor", "operator"),
@@ -97,7 +104,7 @@ MATRIX: dict[str, dict[str, dict[str, int]]] = {
 }
 
 #: Pages an unverified session may reach (everything else redirects to the second factor).
-OPEN_WITHOUT_SECOND_FACTOR = {"login", "logout", "otp_setup", "otp_verify"}
+OPEN_WITHOUT_SECOND_FACTOR = {"login", "logout", "otp_setup", "otp_verify", "enrol"}
 
 
 def console_url_names() -> list[str]:
@@ -121,6 +128,7 @@ def world() -> dict[str, Any]:
     from lifeline.contacts.services import identity_get_or_create
     from lifeline.conversations.host import start_flow
     from lifeline.conversations.models import Conversation, FlowRun
+    from lifeline.core.staff import staff_request_totp_reset
 
     staff = Staff()
     case = create_case()
@@ -131,7 +139,14 @@ def world() -> dict[str, Any]:
     )
     start_flow(None, "operator_call", language="en", operator=staff.operator)
     run = FlowRun.objects.get(operator=staff.operator)
-    return {"staff": staff, "case": case, "conversation": conversation, "run": run}
+    change = staff_request_totp_reset(actor=staff.admin, user=staff.operator)
+    return {
+        "staff": staff,
+        "case": case,
+        "conversation": conversation,
+        "run": run,
+        "change": change,
+    }
 
 
 def url_for(name: str, world: dict[str, Any]) -> str:
@@ -144,6 +159,8 @@ def url_for(name: str, world: dict[str, Any]) -> str:
         kwargs = {"run_id": world["run"].pk}
     elif name == "staff_detail":
         kwargs = {"user_id": world["staff"].operator.pk}
+    elif name == "staff_change":
+        kwargs = {"change_id": world["change"].pk}
     return reverse(f"console:{name}", kwargs=kwargs)
 
 
@@ -188,7 +205,7 @@ def test_without_second_factor_only_login_pages_answer(world: dict[str, Any], na
 @pytest.mark.parametrize("name", sorted(MATRIX))
 def test_anonymous_is_sent_to_login(world: dict[str, Any], name: str) -> None:
     response = Client().get(url_for(name, world))
-    if name in {"login"}:
+    if name in {"login", "enrol"}:
         assert response.status_code == 200
     elif name == "logout":
         assert response.status_code == 405

@@ -108,7 +108,8 @@ def test_lockout_after_five_wrong_passwords() -> None:
     client = Client()
     for _ in range(4):
         assert sign_in(client, user.username, "wrong password here").status_code == 200
-    # The fifth failure locks the account; then even the right password is refused.
+    # The fifth failure locks the account for clients it does not know (this one has no device
+    # cookie); then even the right password is refused from them.
     assert sign_in(client, user.username, "wrong password here").status_code == 429
     locked = sign_in(client, user.username)
     assert locked.status_code == 429
@@ -124,13 +125,20 @@ def test_lockout_after_five_wrong_passwords() -> None:
 def test_lockout_keeps_no_client_address() -> None:
     from axes.models import AccessAttempt
 
+    from lifeline.console.security import UNKNOWN_CLIENT
+
     user = create_user(Role.OPERATOR, password=PASSWORD)
-    Client(REMOTE_ADDR="203.0.113.7").post(
+    Client(REMOTE_ADDR="203.0.113.7", HTTP_USER_AGENT="CanaryBrowser/7.7").post(
         reverse("console:login"), {"username": user.username, "password": "nope"}
     )
     attempt = AccessAttempt.objects.get(username=user.username)
-    assert not attempt.ip_address
-    assert "203.0.113.7" not in str(attempt.__dict__)
+    # The "address" column holds the bucket of clients unknown to this account, not an address.
+    assert attempt.ip_address == UNKNOWN_CLIENT
+    assert attempt.user_agent == ""
+    assert attempt.http_accept == ""
+    row = str(attempt.__dict__)
+    assert "203.0.113.7" not in row
+    assert "CanaryBrowser" not in row
 
 
 def test_public_side_never_touches_lockout() -> None:
@@ -142,24 +150,38 @@ def test_public_side_never_touches_lockout() -> None:
     assert AccessAttempt.objects.count() == 0
 
 
-@pytest.mark.parametrize("action", ["disable", "reset_totp", "set_role"])
+@pytest.mark.parametrize("action", ["disable", "reset_totp", "reset_password", "set_role"])
 def test_disabling_or_resetting_ends_live_sessions(action: str) -> None:
     target = create_user(Role.OPERATOR, password=PASSWORD)
     manager = create_user(Role.SUPERVISOR)
+    approver = create_user(Role.SUPERVISOR)
     victim = Client()
     login_verified(victim, target)
     assert victim.get(reverse("console:home")).status_code == 200
     if action == "disable":
         staff_services.staff_disable(actor=manager, user=target)
-    elif action == "reset_totp":
-        staff_services.staff_reset_totp(actor=manager, user=target)
-        assert not TOTPDevice.objects.filter(user=target).exists()
+    elif action in ("reset_totp", "reset_password"):
+        ask = (
+            staff_services.staff_request_totp_reset
+            if action == "reset_totp"
+            else staff_services.staff_request_password_reset
+        )
+        change = ask(actor=manager, user=target)
+        # Asking changes nothing: the session lives until a second supervisor approves.
+        assert victim.get(reverse("console:home")).status_code == 200
+        staff_services.staff_request_approve(actor=approver, change=change)
+        if action == "reset_totp":
+            assert not TOTPDevice.objects.filter(user=target).exists()
+        else:
+            target.refresh_from_db()
+            assert not target.has_usable_password()
     else:
-        staff_services.staff_set_role(actor=manager, user=target, role=Role.VERIFIER)
+        # Moving away from personal data is immediate.
+        staff_services.staff_set_role(actor=manager, user=target, role=Role.PRESS)
     response = victim.get(reverse("console:home"))
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("console:login"))
-    assert AuditEntry.objects.filter(actor=manager, object_id=str(target.pk)).exists()
+    assert AuditEntry.objects.filter(object_id=str(target.pk)).exists()
 
 
 def test_absolute_session_limit() -> None:
@@ -217,17 +239,19 @@ def test_public_pages_also_have_a_csp_without_inline_script() -> None:
     assert "<script>" not in response.content.decode()
 
 
-def test_short_passwords_are_refused() -> None:
+def test_nobody_chooses_a_password_for_someone_else() -> None:
     from django.core.exceptions import ValidationError
 
-    manager = create_user(Role.SUPERVISOR)
+    manager = create_user(Role.ADMIN)
+    created = staff_services.staff_create(actor=manager, username="newbie", role=Role.PRESS)
+    user = created.change.target
+    assert user is not None
+    assert not user.has_usable_password()
+    assert created.token
     with pytest.raises(ValidationError):
-        staff_services.staff_create(
-            actor=manager, username="newbie", role=Role.OPERATOR, password="short pass 1"
-        )
-    user = staff_services.staff_create(
-        actor=manager, username="newbie", role=Role.OPERATOR, password="fourteen chars ok!"
-    )
+        staff_services.staff_enrol(token=created.token, password="short pass 1")
+    user = staff_services.staff_enrol(token=created.token, password="fourteen chars ok!")
+    assert user.check_password("fourteen chars ok!")
     assert user.password.startswith("md5$") or user.password.startswith("argon2")
 
 

@@ -140,23 +140,32 @@ def test_transitions_and_staff_changes_are_audited(staff: Staff) -> None:
 
 
 def test_staff_management_through_the_console(staff: Staff) -> None:
+    from lifeline.core.models import StaffChangeRequest, User
+
     client = Client(HTTP_ACCEPT_LANGUAGE="en")
     login_verified(client, staff.supervisor)
+    form = client.get(reverse("console:staff_create")).content.decode()
+    assert 'type="password"' not in form  # the creator never chooses a password
     response = client.post(
-        reverse("console:staff_create"),
-        {"username": "newop", "role": "operator", "password": "a brand new passphrase"},
+        reverse("console:staff_create"), {"username": "newop", "role": "operator"}
     )
     assert response.status_code == 302
-    from lifeline.core.models import User
-
+    # An operator sees personal data: a request, no account yet.
+    assert not User.objects.filter(username="newop").exists()
+    change = StaffChangeRequest.objects.get(username="newop")
+    assert change.status == "pending"
+    assert "newop" in client.get(reverse("console:staff_list")).content.decode()
+    other = Client(HTTP_ACCEPT_LANGUAGE="en")
+    login_verified(other, staff.supervisor2)
+    other.post(reverse("console:staff_change", args=[change.pk]), {"action": "approve"})
     new = User.objects.get(username="newop")
     assert new.role == "operator"
-    assert new.check_password("a brand new passphrase")
+    assert not new.has_usable_password()
     url = reverse("console:staff_detail", args=[new.pk])
-    client.post(url, {"action": "set_role", "role": "verifier"})
+    client.post(url, {"action": "set_role", "role": "press"})  # removes access: at once
     client.post(url, {"action": "disable"})
     new.refresh_from_db()
-    assert new.role == "verifier"
+    assert new.role == "press"
     assert not new.is_active
     actions = set(AuditEntry.objects.filter(object_id=str(new.pk)).values_list("action", flat=True))
     assert {"staff.created", "staff.role_changed", "staff.disabled"} <= actions
@@ -169,14 +178,13 @@ def test_staff_management_through_the_console(staff: Staff) -> None:
     staff.supervisor.refresh_from_db()
     assert staff.supervisor.is_active
     assert "another supervisor" in own.content.decode()
-    # A short password is refused with a clear message, nothing created.
+    # A taken username is refused with a clear message, nothing asked for.
     bad = client.post(
-        reverse("console:staff_create"),
-        {"username": "shorty", "role": "operator", "password": "too short"},
+        reverse("console:staff_create"), {"username": staff.operator.username, "role": "operator"}
     )
     assert bad.status_code == 200
-    assert not User.objects.filter(username="shorty").exists()
-    assert "at least 14" in bad.content.decode()
+    assert "taken" in bad.content.decode()
+    assert StaffChangeRequest.objects.count() == 1
 
 
 def test_operator_creates_an_application_in_the_console(staff: Staff) -> None:
