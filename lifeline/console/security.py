@@ -28,9 +28,10 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils.crypto import salted_hmac
 
+# The lockout bucket of clients without a valid device cookie (one per username).
+from lifeline.core.staff import UNKNOWN_CLIENT
+
 DEVICE_COOKIE = "lifeline_device"
-#: The lockout bucket of clients without a valid device cookie (one per username).
-UNKNOWN_CLIENT = "fd00::"
 _COOKIE_SALT = "lifeline.console.device_cookie"
 _KEY_SALT = "lifeline.console.device_key"
 

@@ -47,6 +47,10 @@ from .models import (
     User,
 )
 
+#: The lockout bucket every browser without a device cookie shares for an account (django-axes
+#: stores it in its address column; lifeline/console/security.py decides who is in it).
+UNKNOWN_CLIENT = "fd00::"
+
 #: Who may manage staff accounts (and ask for changes that need approval).
 STAFF_MANAGER_ROLES = frozenset({Role.SUPERVISOR, Role.ADMIN})
 #: Who may approve or refuse a staff change request.
@@ -485,7 +489,6 @@ def staff_lockout(user: User) -> Lockout:
     """Where ``user``'s sign-in is locked after failed passwords (see console/security.py)."""
     from axes.models import AccessAttempt
 
-    from lifeline.console.security import UNKNOWN_CLIENT
 
     since = timezone.now() - timedelta(hours=settings.AXES_COOLOFF_TIME)
     locked = AccessAttempt.objects.filter(
