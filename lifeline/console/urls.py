@@ -2,7 +2,7 @@ from django.urls import path
 
 from lifeline.phone import console_views as phone_views
 
-from . import staff_views, views, work_views
+from . import failures_views, staff_views, views, work_views
 
 app_name = "console"
 
@@ -32,4 +32,5 @@ urlpatterns = [
     path("calls/missed/", phone_views.missed, name="calls_missed"),
     path("calls/popup/", phone_views.popup, name="call_popup"),
     path("blocks/", phone_views.blocks, name="blocks"),
+    path("failed/", failures_views.failed, name="failed"),
 ]

@@ -68,6 +68,7 @@ class Line:
     at: datetime
     sender: str
     buttons: tuple[str, ...]
+    id: UUID | None = None
 
 
 def transcript(actor: User, conversation: Conversation) -> list[Line]:
@@ -80,6 +81,7 @@ def transcript(actor: User, conversation: Conversation) -> list[Line]:
             m.created_at,
             m.sender.username if m.sender else "",
             tuple(m.buttons) if isinstance(m.buttons, list) else (),
+            m.pk,
         )
         for m in conversation.messages.select_related("sender").order_by("created_at")
     ]
@@ -141,7 +143,7 @@ def conversation_reply(*, conversation: Conversation, actor: User, text: str) ->
         conversation=locked, direction=Direction.OUT, text=text, sender=actor
     )
     # A long answer goes out in parts rather than being refused by the channel.
-    deliver(locked, [Reply(part) for part in split_text(text)])
+    deliver(locked, [Reply(part, message_id=message.pk) for part in split_text(text)])
     locked.status = ConversationStatus.ACTIVE
     locked.waiting_since = None
     locked.priority = 0

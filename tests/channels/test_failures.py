@@ -110,3 +110,50 @@ def test_a_long_operator_answer_goes_out_in_parts() -> None:
     assert all(len(p.text or "") <= 4096 for p in parts)
     assert [p.seq for p in parts] == [1, 2, 3]
     assert " ".join(p.text or "" for p in parts).split() == answer.split()
+
+
+def test_the_console_lists_failures_and_a_supervisor_resolves_them() -> None:
+    from django.test import Client
+    from django.urls import reverse
+
+    from tests.factories import login_verified
+
+    staff = Staff()
+    event = broken_event()
+    InboundEvent.objects.filter(pk=event.pk).update(status=InboundStatus.FAILED, attempts=5)
+    client = Client()
+    login_verified(client, staff.supervisor)
+    page = client.get(reverse("console:failed")).content.decode()
+    assert str(event.pk) in page
+    assert "помогите" not in page  # the list never shows the content
+    response = client.post(
+        reverse("console:failed"), {"kind": "inbound", "id": str(event.pk), "action": "discard"}
+    )
+    assert response.status_code == 302
+    event.refresh_from_db()
+    assert event.status == InboundStatus.DISCARDED
+    assert client.post(reverse("console:failed"), {"kind": "x", "id": "ж"}).status_code == 302
+
+
+def test_the_conversation_view_marks_a_reply_that_was_not_delivered() -> None:
+    from django.test import Client
+    from django.urls import reverse
+
+    from tests.factories import login_verified
+
+    staff = Staff()
+    identity = identity_get_or_create(channel=Channel.TELEGRAM, address="6103")
+    conversation = Conversation.objects.create(
+        contact=identity.contact, identity=identity, channel=Channel.TELEGRAM, status="waiting"
+    )
+    services.conversation_take(conversation=conversation, actor=staff.operator)
+    services.conversation_reply(conversation=conversation, actor=staff.operator, text="Ждите")
+    client = Client()
+    login_verified(client, staff.operator)
+    url = reverse("console:conversation", kwargs={"conversation_id": conversation.pk})
+    assert "Not delivered" not in client.get(url).content.decode()
+    OutboundMessage.objects.filter(conversation=conversation).update(
+        status=OutboundStatus.FAILED, error="forbidden (the person blocked the bot)"
+    )
+    assert "Not delivered" in client.get(url).content.decode()
+    assert "Not delivered" in client.get(url + "?partial=1").content.decode()
