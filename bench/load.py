@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -32,6 +33,9 @@ HEADERS = {
 
 
 def wrk_path() -> str | None:
+    """wrk, unless BENCH_LOADGEN=python asks for the Python generator."""
+    if os.environ.get("BENCH_LOADGEN", "") == "python":
+        return None
     return shutil.which("wrk")
 
 

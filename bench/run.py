@@ -170,8 +170,8 @@ def live(cfg: Config, report: Report) -> None:
         return
     if not wrk_path():
         report.note(
-            "wrk is not installed (apt-get install wrk): closed-loop figures come from the "
-            "slower Python load generator and are not comparable with wrk's"
+            "wrk is not installed (apt-get install wrk) or BENCH_LOADGEN=python: closed-loop "
+            "figures come from the slower Python load generator, not comparable with wrk's"
         )
 
     dbs = BenchDatabases(cfg.admin_url)
