@@ -2,8 +2,8 @@
 the same machine. Nothing here fails the build: each figure is printed with its target and
 PASS or MISS.
 
-    make bench                      # everything (about 15 minutes on 2 cores)
-    BENCH_QUICK=1 make bench        # shorter runs and smaller bursts (about 5 minutes)
+    make bench                      # everything (16-22 minutes on 2 cores)
+    BENCH_QUICK=1 make bench        # shorter runs and smaller bursts (about 6 minutes)
     BENCH_PARTS=webhook,flow make bench
 
 Parts (one module each): (a) ``webhook`` — durable accept vs the aiogram bot and a bare
