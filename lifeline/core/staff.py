@@ -489,7 +489,6 @@ def staff_lockout(user: User) -> Lockout:
     """Where ``user``'s sign-in is locked after failed passwords (see console/security.py)."""
     from axes.models import AccessAttempt
 
-
     since = timezone.now() - timedelta(hours=settings.AXES_COOLOFF_TIME)
     locked = AccessAttempt.objects.filter(
         username=user.username,

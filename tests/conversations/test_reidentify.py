@@ -244,6 +244,7 @@ def test_issued_code_words_are_kept_only_as_a_placeholder() -> None:
     words = shown.text.rsplit(":", 1)[1].strip()
     assert len(words.split()) == 6
     assert crypto.verify_secret(words, case.codename_hash)
+    assert shown.message_id is not None
     stored = Message.objects.get(pk=shown.message_id).text or ""
     assert words not in stored
     assert "[код" in stored or "shown once" in stored
