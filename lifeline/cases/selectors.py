@@ -87,8 +87,25 @@ FIELD_POLICY: dict[str, tuple[str, ...]] = {
     Role.ADMIN: (),
 }
 
+#: Fields withheld while a case is in a status, whatever ``FIELD_POLICY`` grants, from every
+#: role but the listed ones. While men are on their way to a surrender, where they are now is
+#: known to the supervisors and the liaison only: one operator's account is not enough to
+#: learn it.
+STATUS_WITHHELD_FIELDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    CaseStatus.OPERATION: (frozenset({"location"}), frozenset({Role.SUPERVISOR, Role.LIAISON})),
+}
+
 #: Roles that see case records at all (press and admin see aggregated figures only).
 CASE_ROLES = frozenset({Role.SUPERVISOR, Role.OPERATOR, Role.VERIFIER, Role.LIAISON})
+
+
+def fields_for(*, actor: User, case: Case) -> tuple[str, ...]:
+    """The personal fields (subject and operation) this staff member may see of this case now."""
+    allowed = FIELD_POLICY.get(actor.role, ())
+    withheld, exempt = STATUS_WITHHELD_FIELDS.get(case.status, (frozenset(), frozenset()))
+    if actor.role in exempt:
+        return allowed
+    return tuple(name for name in allowed if name not in withheld)
 
 
 def cases_visible_to(actor: User) -> QuerySet[Case]:
@@ -103,12 +120,15 @@ def cases_visible_to(actor: User) -> QuerySet[Case]:
             Q(assignee=actor) | Q(requester__conversations__assignee=actor)
         ).distinct()
     if actor.role == Role.VERIFIER:
-        # Applications waiting for verification, and those he verified or rejected.
+        # Applications waiting for verification, and his own decisions only while the case is
+        # still ``verified``: once it moves on (ready, operation, ...) or was rejected, it is
+        # no longer his business, nor where its men are.
         return Case.objects.filter(
             Q(status=CaseStatus.APPLIED)
             | Q(
+                status=CaseStatus.VERIFIED,
                 events__actor=actor,
-                events__to_status__in=[CaseStatus.VERIFIED, CaseStatus.REJECTED],
+                events__to_status=CaseStatus.VERIFIED,
             )
         ).distinct()
     if actor.role == Role.LIAISON:
@@ -138,7 +158,7 @@ def case_get_for(*, actor: User, case_id: Any) -> Case:
 
 def case_read(*, actor: User, case: Case) -> CaseView:
     """Decrypt the fields this role may see, and audit the read (field names, never values)."""
-    allowed = FIELD_POLICY.get(actor.role, ())
+    allowed = fields_for(actor=actor, case=case)
     personal = {name: getattr(case, name) for name in SUBJECT_FIELDS if name in allowed}
     operation_data = None
     shown = [name for name in personal]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from typing import Any
 
 from aiogram import Bot
@@ -65,8 +66,16 @@ def _chat_id(update: Update) -> int | None:
     return None
 
 
+#: Update kinds Lifeline reads. Others are dropped before aiogram parses them: its models may
+#: lag behind or run ahead of the Bot API, and a refused update would be redelivered forever.
+HANDLED_UPDATES = ("message", "edited_message", "callback_query")
+
+
 def store_update(data: dict[str, Any]) -> inbox.Stored | None:
-    """Commit one Telegram update to the inbox. None for updates Lifeline ignores."""
+    """Commit one Telegram update to the inbox. None for updates Lifeline ignores.
+    Raises ``ValueError`` (pydantic's ``ValidationError``) for a malformed handled update."""
+    if not any(data.get(kind) is not None for kind in HANDLED_UPDATES):
+        return None
     update = Update.model_validate(data)
     chat_id = _chat_id(update)
     if chat_id is None:
@@ -100,10 +109,14 @@ def _conversation(user_id: int, language: str) -> Conversation:
     return conversation
 
 
+_BUTTON = re.compile(r"b:([0-9]{1,3})")
+
+
 def _button_label(conversation: Conversation, data: str) -> str | None:
-    if not data.startswith("b:") or not data[2:].isdigit():
+    match = _BUTTON.fullmatch(data)  # ASCII digits: "b:²" passes str.isdigit(), not int()
+    if match is None:
         return None
-    index = int(data[2:])
+    index = int(match.group(1))
     last = (
         OutboundMessage.objects.filter(conversation=conversation, kind=OutboundKind.MESSAGE)
         .filter(buttons__isnull=False)

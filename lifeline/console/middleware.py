@@ -4,23 +4,57 @@
   a logged-in one without a verified TOTP to enrolment (first time) or to the code page.
 * Absolute session limit (12 hours); the idle limit is the session cookie age, renewed per request.
 * Every console response: ``Cache-Control: no-store`` and HSTS.
+* Redirects to the login and second-factor pages carry no query string: the page first asked
+  for is kept in the session (its path only), so nothing typed into a URL ends up in another
+  URL, a browser history or a log line.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime
-from urllib.parse import quote
 
 from django.conf import settings
 from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.urls import reverse
+from django.urls import Resolver404, resolve, reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 CONSOLE_PREFIX = "/console/"
 LOGIN_STARTED = "lifeline_login_at"
+#: Session keys: the console path to open after signing in, and "the last session expired".
+NEXT_PATH = "lifeline_next_path"
+SESSION_EXPIRED = "lifeline_session_expired"
+#: A path worth coming back to: plain segments, no query, fragment, "//", "\\" or "..".
+_PLAIN_PATH = re.compile(r"/console/(?:[A-Za-z0-9_-]+/)*")
+
+
+def safe_next_path(path: object) -> str | None:
+    """``path`` if it is a console page to return to after signing in; otherwise None."""
+    if not isinstance(path, str) or len(path) > 200 or not _PLAIN_PATH.fullmatch(path):
+        return None
+    if not url_has_allowed_host_and_scheme(path, allowed_hosts=None):
+        return None
+    try:
+        match = resolve(path)
+    except Resolver404:
+        return None
+    if match.namespace != "console" or path in _open_paths() | _second_factor_paths():
+        return None
+    return path
+
+
+def remember_next_path(request: HttpRequest) -> None:
+    path = safe_next_path(request.path) if request.method == "GET" else None
+    if path is not None:
+        request.session[NEXT_PATH] = path
+
+
+def pop_next_path(request: HttpRequest) -> str | None:
+    return safe_next_path(request.session.pop(NEXT_PATH, None))
 
 
 def _open_paths() -> frozenset[str]:
@@ -57,18 +91,20 @@ class ConsoleSecurityMiddleware:
                 started is None
                 or (timezone.now() - datetime.fromisoformat(started)).total_seconds() > limit
             ):
-                logout(request)
-                return HttpResponseRedirect(reverse("console:login") + "?expired=1")
+                logout(request)  # a new, empty session
+                request.session[SESSION_EXPIRED] = True
+                remember_next_path(request)
+                return HttpResponseRedirect(reverse("console:login"))
         if request.path in _open_paths():
             return None
         if not user.is_authenticated:
-            return HttpResponseRedirect(
-                f"{reverse('console:login')}?next={quote(request.get_full_path())}"
-            )
+            remember_next_path(request)
+            return HttpResponseRedirect(reverse("console:login"))
         if getattr(user, "is_verified", lambda: False)():  # set by django-otp's middleware
             return None
         if request.path in _second_factor_paths():
             return None
         enrolled = TOTPDevice.objects.filter(user=user, confirmed=True).exists()
         target = "console:otp_verify" if enrolled else "console:otp_setup"
-        return HttpResponseRedirect(f"{reverse(target)}?next={quote(request.get_full_path())}")
+        remember_next_path(request)
+        return HttpResponseRedirect(reverse(target))

@@ -17,7 +17,6 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_otp import login as otp_login
@@ -38,10 +37,11 @@ from lifeline.cases.selectors import (
 from lifeline.conversations.models import Conversation
 from lifeline.core.channels import Channel
 from lifeline.core.models import Role, User
+from lifeline.core.parsing import object_id
 
 from .decorators import role_required
 from .forms import CaseCreateForm, TokenForm
-from .middleware import LOGIN_STARTED
+from .middleware import LOGIN_STARTED, SESSION_EXPIRED, pop_next_path
 from .security import remember_device
 
 
@@ -51,13 +51,15 @@ def _user(request: HttpRequest) -> User:
     return user
 
 
+def bad_request(request: HttpRequest) -> HttpResponse:
+    """400 for a malformed parameter: a plain page, no detail, no traceback in the log."""
+    return render(request, "400.html", status=400)
+
+
 def _next_url(request: HttpRequest) -> str:
-    target = request.POST.get("next") or request.GET.get("next") or ""
-    if target.startswith("/console/") and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}
-    ):
-        return target
-    return reverse("console:home")
+    """Where to go after signing in: the console page first asked for, kept in the session by
+    ``ConsoleSecurityMiddleware`` (a path, no query string), never a ``?next=`` parameter."""
+    return pop_next_path(request) or reverse("console:home")
 
 
 # --- Signing in -----------------------------------------------------------------------------
@@ -81,9 +83,13 @@ class LoginView(auth_views.LoginView):
     def get_success_url(self) -> str:
         return _next_url(self.request)
 
+    def get_redirect_url(self) -> str:
+        return ""  # no ``?next=``: the target is kept in the session (see _next_url)
+
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
-        context["expired"] = self.request.GET.get("expired") == "1"
+        # Set by the middleware when the absolute session limit ended the last session.
+        context["expired"] = bool(self.request.session.pop(SESSION_EXPIRED, False))
         return context
 
 
@@ -141,7 +147,6 @@ def otp_setup(request: HttpRequest) -> HttpResponse:
             "form": form,
             "qr_data_uri": qr.svg_data_uri(scale=5, border=2),
             "secret_groups": " ".join(secret[i : i + 4] for i in range(0, len(secret), 4)),
-            "next": request.GET.get("next", ""),
         },
     )
 
@@ -171,19 +176,24 @@ def otp_verify(request: HttpRequest) -> HttpResponse:
             else _("Too many wrong codes. Wait a little and try again.")
         )
         form.add_error("otp_token", message)
-    return render(
-        request, "console/otp_verify.html", {"form": form, "next": request.GET.get("next", "")}
-    )
+    return render(request, "console/otp_verify.html", {"form": form})
 
 
 # --- Home -------------------------------------------------------------------------------------
 
 
+#: Roles shown live counts of cases per status (how many are in operation right now is
+#: operational information). Press and admin see none: the press gets published figures only.
+LIVE_COUNT_ROLES = CASE_ROLES
+
+
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    # Aggregated counts only: every role may see them; no personal field is read.
-    counts = dict(Case.objects.values_list("status").annotate(n=Count("pk")).order_by())
-    rows = [(status.label, counts.get(status.value, 0)) for status in CaseStatus]
+    # Counts only, no personal field is read; and only for roles that work with cases.
+    rows: list[tuple[Any, int]] = []  # (lazy status label, count)
+    if _user(request).role in LIVE_COUNT_ROLES:
+        counts = dict(Case.objects.values_list("status").annotate(n=Count("pk")).order_by())
+        rows = [(status.label, counts.get(status.value, 0)) for status in CaseStatus]
     return render(request, "console/home.html", {"rows": rows})
 
 
@@ -204,8 +214,11 @@ def case_list(request: HttpRequest) -> HttpResponse:
     assignee = request.GET.get("assignee", "")
     if assignee == "none":
         cases = cases.filter(assignee__isnull=True)
-    elif assignee.isdigit():
-        cases = cases.filter(assignee_id=int(assignee))
+    elif assignee:
+        assignee_id = object_id(assignee)
+        if assignee_id is None:  # "²" passes str.isdigit(); "9" * 40 overflows the column
+            return bad_request(request)
+        cases = cases.filter(assignee_id=assignee_id)
     # Only clear metadata here: no personal field is decrypted for a list.
     return render(
         request,

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -19,10 +19,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from lifeline.cases import selectors, workflow
 from lifeline.cases.errors import CaseError
 from lifeline.cases.models import Case, CaseStatus, DispositionKind, Exchange, Operation
+from lifeline.channels.models import OutboundMessage, OutboundStatus
 from lifeline.conversations import services as conversations
 from lifeline.conversations.host import Reply, run_input, start_flow
 from lifeline.conversations.models import FlowRun, FlowRunStatus
 from lifeline.core.models import Role, User
+from lifeline.core.parsing import ascii_int, clean_text, object_id
 
 from .decorators import role_required
 from .views import _user
@@ -38,7 +40,8 @@ def _uuid(value: str | None) -> UUID:
 
 
 def _int(value: str | None) -> int:
-    return int(value) if value and value.isdigit() else 0
+    """A primary key from a form; 0 (matches nothing) for anything else, "²" included."""
+    return object_id(value) or 0
 
 
 # --- Queue and conversations --------------------------------------------------------------------
@@ -106,6 +109,12 @@ def _conversation_context(user: User, item: Any, draft: str = "") -> dict[str, A
     return {
         "item": item,
         "lines": conversations.transcript(user, item),
+        # Replies the channel never took: shown as "not delivered" on their lines.
+        "undelivered": set(
+            OutboundMessage.objects.filter(
+                conversation=item, status=OutboundStatus.FAILED, message__isnull=False
+            ).values_list("message_id", flat=True)
+        ),
         "cases": visible,
         "draft": draft,
         "canned": CANNED.get(item.language, CANNED["ru"]),
@@ -171,9 +180,12 @@ def call(request: HttpRequest, run_id: UUID) -> HttpResponse:
         answer = request.POST.get("choice") or request.POST.get("text") or ""
         replies = run_input(run, answer)
         run.refresh_from_db()
-        request.session[f"call:{run.pk}"] = [(r.text, list(r.buttons)) for r in replies]
-        return redirect("console:call", run_id=run.pk)
-    shown = request.session.get(f"call:{run.pk}")
+        # The session keeps only placeholders: code words are shown in this answer, once.
+        request.session[f"call:{run.pk}"] = [(r.stored_text, list(r.buttons)) for r in replies]
+        if not any(r.secret for r in replies):
+            return redirect("console:call", run_id=run.pk)
+        return _call_page(request, user, run, [(r.text, list(r.buttons)) for r in replies])
+    shown: list[tuple[str, list[str]]] | None = request.session.get(f"call:{run.pk}")
     if shown is None:
         from lifeline.conversations.engine import runner
         from lifeline.conversations.host import pinned_flow
@@ -184,6 +196,12 @@ def call(request: HttpRequest, run_id: UUID) -> HttpResponse:
             shown = [(m.text, list(m.buttons)) for m in prompt]
         else:
             shown = []
+    return _call_page(request, user, run, shown)
+
+
+def _call_page(
+    request: HttpRequest, user: User, run: FlowRun, shown: list[tuple[str, list[str]]]
+) -> HttpResponse:
     return render(
         request,
         "console/call.html",
@@ -203,12 +221,16 @@ def call(request: HttpRequest, run_id: UUID) -> HttpResponse:
 
 
 @role_required(*selectors.CASE_ROLES)
-@require_GET
+@require_http_methods(["GET", "POST"])
 def search(request: HttpRequest) -> HttpResponse:
+    """What is searched for (a service number, a phone, a name) is personal: it travels in a
+    POST body (CSRF-protected) and the results come back in that response — never in a URL,
+    where browser history, proxies and access logs would keep it. A GET shows the empty form."""
     user = _user(request)
-    query = (request.GET.get("q") or "").strip()
-    name = (request.GET.get("name") or "").strip()
-    born = (request.GET.get("born") or "").strip()
+    form = request.POST if request.method == "POST" else QueryDict()
+    query = clean_text(form.get("q") or "", max_length=200).strip()
+    name = clean_text(form.get("name") or "", max_length=300).strip()
+    born = clean_text(form.get("born") or "", max_length=20).strip()
     found = Case.objects.none()
     if query:
         found = (
@@ -281,7 +303,7 @@ def case_action(request: HttpRequest, case_id: UUID) -> HttpResponse:
                 meeting_point=post.get("meeting_point", ""),
                 meeting_time=when,  # type: ignore[arg-type]
                 signal=post.get("signal", ""),
-                group_size=int(post.get("group_size") or 0),
+                group_size=_group_size(post.get("group_size")),
             )
         elif action == "approve":
             operation = Operation.objects.get(pk=_uuid(post.get("operation")), case=case)
@@ -325,6 +347,20 @@ def case_action(request: HttpRequest, case_id: UUID) -> HttpResponse:
     if request.POST.get("next") == "operations":
         return redirect("console:operations")
     return redirect("console:case_detail", case_id=case.pk)
+
+
+def _group_size(value: str | None) -> int:
+    """0 (the workflow then asks for it) unless ASCII digits; too large is refused here."""
+    size = ascii_int((value or "").strip(), maximum=10**9)
+    if size is not None and size > MAX_GROUP_SIZE:
+        raise ValueError(
+            _("Give the group size as a number from 1 to %(max)d.") % {"max": MAX_GROUP_SIZE}
+        )
+    return size or 0
+
+
+#: Beyond any real group; keeps the value within the database column.
+MAX_GROUP_SIZE = 100
 
 
 # --- Liaison --------------------------------------------------------------------------------

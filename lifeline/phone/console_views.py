@@ -16,8 +16,9 @@ from lifeline.audit.services import audit_record
 from lifeline.cases.models import Case
 from lifeline.cases.selectors import cases_visible_to
 from lifeline.console.decorators import role_required
-from lifeline.console.views import _user
+from lifeline.console.views import _user, bad_request
 from lifeline.core.models import Role
+from lifeline.core.parsing import object_id
 
 from . import cti
 from .models import BlockRule, Call, CallStatus
@@ -98,7 +99,10 @@ def blocks(request: HttpRequest) -> HttpResponse:
     user = _user(request)
     if request.method == "POST":
         if request.POST.get("action") == "remove":
-            rule = BlockRule.objects.filter(pk=int(request.POST.get("rule") or 0)).first()
+            pk = object_id(request.POST.get("rule"))
+            if pk is None:  # "x", "²", or beyond the column
+                return bad_request(request)
+            rule = BlockRule.objects.filter(pk=pk).first()
             if rule is not None:
                 audit_record(
                     actor=user,

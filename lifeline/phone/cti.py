@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,11 +24,21 @@ from lifeline.contacts.models import Identity
 from lifeline.core import crypto
 from lifeline.core.channels import Channel
 from lifeline.core.models import User
+from lifeline.core.parsing import clean_text
 from lifeline.stats.services import stat_record
 
 from .models import BlockRule, Call, CallStatus
 
 EVENTS = frozenset({"newCall", "answer", "hangup"})
+
+# Checked with ASCII classes: ``str.isdigit()`` accepts "²", which ``int()`` then refuses.
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
+_SIGNATURE = re.compile(r"[0-9a-f]{64}")
+# What a PBX uses as a call id (Asterisk: "1700000000.42"; others: UUIDs): printable ASCII.
+_CALL_ID = re.compile(r"[\x21-\x7e]{1,64}")
+MAX_NUMBER_LENGTH = 64
+# A blocked prefix: ASCII digits, an optional "+", within BlockRule.prefix (16 characters).
+_PREFIX = re.compile(r"\+?[0-9]{1,15}")
 
 
 class CtiError(Exception):
@@ -53,13 +64,16 @@ def authenticate(headers: Mapping[str, str], body: bytes, *, now: float | None =
     """The PBX's name, or CtiError(401/403)."""
     name = headers.get("X-Lifeline-Pbx", "")
     timestamp = headers.get("X-Lifeline-Timestamp", "")
-    signature = headers.get("X-Lifeline-Signature", "")
+    signature = headers.get("X-Lifeline-Signature", "").lower()
     secret = pbx_secrets().get(name)
-    if secret is None or not timestamp.isdigit() or not signature:
+    if secret is None or not _TIMESTAMP.fullmatch(timestamp) or not signature:
         raise CtiError(401, "unknown PBX or missing signature headers")
     if abs((now or time.time()) - int(timestamp)) > settings.LIFELINE_CTI_MAX_SKEW:
         raise CtiError(401, "stale timestamp")
-    if not hmac.compare_digest(sign(secret, timestamp, body), signature):
+    # Both sides are ASCII hex from here on (compare_digest refuses other str).
+    if not _SIGNATURE.fullmatch(signature) or not hmac.compare_digest(
+        sign(secret, timestamp, body), signature
+    ):
         raise CtiError(403, "bad signature")
     return name
 
@@ -92,15 +106,18 @@ def handle(pbx: str, data: Any) -> Answer:
     if not isinstance(data, dict):
         raise CtiError(400, "the body is a JSON object")
     event, call_id = data.get("event"), data.get("callId")
-    if event not in EVENTS:
+    if not isinstance(event, str) or event not in EVENTS:
         raise CtiError(400, f"event must be one of {', '.join(sorted(EVENTS))}")
-    if not isinstance(call_id, str) or not call_id or len(call_id) > 128:
-        raise CtiError(400, "callId is a non-empty string")
+    if not isinstance(call_id, str) or not _CALL_ID.fullmatch(call_id):
+        raise CtiError(400, "callId is 1 to 64 printable ASCII characters")
+    external_id = f"{pbx}:{call_id}:{event}"
+    if len(external_id) > 128:  # the PBX's configured name is long
+        raise CtiError(400, "callId is too long for this PBX's name")
     from lifeline.channels.inbox import inbound_store
 
     stored = inbound_store(
         channel=Channel.PHONE,
-        external_id=f"{pbx}:{call_id}:{event}",
+        external_id=external_id,
         payload=None,
         ordering_key=f"cti:{pbx}",
     )
@@ -128,9 +145,14 @@ def handle(pbx: str, data: Any) -> Answer:
 
 
 def _new_call(pbx: str, call_id: str, data: dict[str, Any]) -> Answer:
-    number = str(data.get("from") or "")
+    number = data.get("from")
     if not number:
         raise CtiError(400, "newCall needs 'from'")
+    if not isinstance(number, str | int) or isinstance(number, bool):
+        raise CtiError(400, "'from' is a phone number")
+    number = clean_text(number, max_length=MAX_NUMBER_LENGTH + 1)
+    if not number or len(number) > MAX_NUMBER_LENGTH:
+        raise CtiError(400, "'from' is a phone number")
     now = timezone.now()
     blocked = is_blocked(number)
     index = _phone_index(number)
@@ -144,11 +166,11 @@ def _new_call(pbx: str, call_id: str, data: dict[str, Any]) -> Answer:
             Call.objects.create(
                 call_id=call_id,
                 pbx=pbx,
-                direction=str(data.get("direction") or "in")[:8],
+                direction=clean_text(data.get("direction") or "in", max_length=8),
                 caller=number,
                 caller_index=index,
-                line=str(data.get("to") or "")[:32],
-                queue=str(data.get("queue") or "")[:64],
+                line=clean_text(data.get("to") or "", max_length=32),
+                queue=clean_text(data.get("queue") or "", max_length=64),
                 ringing_at=now,
                 contact=identity.contact if identity else None,
                 status=CallStatus.REJECTED if blocked else CallStatus.RINGING,
@@ -166,7 +188,7 @@ def _answer(call: Call, data: dict[str, Any]) -> Answer:
     if call.status != CallStatus.RINGING:
         raise CtiError(400, f"call {call.call_id} is {call.status}, not ringing")
     now = timezone.now()
-    username = str(data.get("user") or "")
+    username = clean_text(data.get("user") or "", max_length=150)
     call.answered_by = User.objects.filter(username=username, is_active=True).first()
     call.answered_at = now
     call.status = CallStatus.ANSWERED
@@ -181,7 +203,7 @@ def _answer(call: Call, data: dict[str, Any]) -> Answer:
 
 def _hangup(call: Call, data: dict[str, Any]) -> Answer:
     now = timezone.now()
-    call.cause = str(data.get("cause") or "")[:64]
+    call.cause = clean_text(data.get("cause") or "", max_length=64)
     call.ended_at = now
     if call.status == CallStatus.RINGING:
         call.status = CallStatus.MISSED
@@ -205,15 +227,16 @@ def block_number(*, actor: User, number: str = "", prefix: str = "", note: str =
 
     if actor.role != Role.SUPERVISOR or not actor.is_active:
         raise PermissionDenied
+    note = clean_text(note, max_length=200)
     if number:
-        index = _phone_index(number)
+        index = _phone_index(clean_text(number, max_length=MAX_NUMBER_LENGTH))
         if not index:
             raise ValueError("not a phone number")
-        rule = BlockRule.objects.create(number_index=index, note=note[:200], created_by=actor)
-    elif prefix and prefix.lstrip("+").isdigit():
+        rule = BlockRule.objects.create(number_index=index, note=note, created_by=actor)
+    elif prefix and _PREFIX.fullmatch(prefix):
         rule = BlockRule.objects.create(
             prefix=prefix if prefix.startswith("+") else f"+{prefix}",
-            note=note[:200],
+            note=note,
             created_by=actor,
         )
     else:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
+
+from lifeline.core.parsing import MalformedInput, json_body
 
 from . import cti
 
@@ -17,9 +17,9 @@ def events(request: HttpRequest) -> HttpResponse:
     try:
         pbx = cti.authenticate(request.headers, request.body)
         try:
-            data = json.loads(request.body)
-        except ValueError:
-            raise cti.CtiError(400, "the body is not JSON") from None
+            data = json_body(request.body)
+        except MalformedInput as error:
+            raise cti.CtiError(400, str(error)) from None
         answer = cti.handle(pbx, data)
     except cti.CtiError as error:
         return JsonResponse({"ok": False, "error": str(error)}, status=error.status)

@@ -135,6 +135,8 @@ STATICFILES_DIRS = [BASE_DIR / "lifeline" / "static"]
 
 # Staff sessions: only the console sees the cookie; idle timeout 30 minutes (every request
 # renews it), absolute limit 12 hours (lifeline.console.middleware).
+# Database sessions that refuse forged keys before any query (lifeline/core/sessions.py).
+SESSION_ENGINE = "lifeline.core.sessions"
 SESSION_COOKIE_PATH = "/console/"
 SESSION_COOKIE_NAME = "lifeline_staff"
 SESSION_COOKIE_AGE = 30 * 60

@@ -75,15 +75,18 @@ MATRIX: dict[str, dict[str, dict[str, int]]] = {
     },
     # The operator's own phone script: nobody else's.
     "call": {"GET": only("operator"), "POST": only("operator", ok=302)},
+    # What is searched for travels in a POST body (CSRF-protected), never in the URL.
     "search": {
         "GET": only("supervisor", "operator", "verifier", "liaison"),
-        "POST": only("supervisor", "operator", "verifier", "liaison", ok=405),
+        "POST": only("supervisor", "operator", "verifier", "liaison"),
     },
     # The case is applied: a liaison does not see it. Unknown action: back to the case page.
     "case_action": {
         "GET": only("supervisor", "operator", "verifier", ok=405) | {"liaison": 405},
         "POST": only("supervisor", "operator", "verifier", ok=302),
     },
+    # Failed messages: supervisors only. POST without a choice: back to the list.
+    "failed": {"GET": only("supervisor"), "POST": only("supervisor", ok=302)},
     "operations": {
         "GET": only("supervisor", "liaison"),
         "POST": only("supervisor", "liaison", ok=405),

@@ -31,10 +31,8 @@ def test_record_level_visibility(staff: Staff) -> None:
     assert set(cases_visible_to(staff.supervisor)) == {mine, in_operation}
     assert set(cases_visible_to(staff.operator)) == {mine, in_operation}
     assert not cases_visible_to(other_operator).exists()
-    assert set(cases_visible_to(staff.verifier)) == {
-        mine,
-        in_operation,
-    }  # applied + verified by him
+    # Waiting applications only: the one he verified has moved on to an operation since.
+    assert set(cases_visible_to(staff.verifier)) == {mine}
     assert set(cases_visible_to(staff.liaison)) == {in_operation}
     assert not cases_visible_to(staff.press).exists()
     assert not cases_visible_to(staff.admin).exists()

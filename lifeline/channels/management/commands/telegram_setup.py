@@ -4,6 +4,7 @@ command menu and the bot's descriptions in Russian, Ukrainian and English."""
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 from aiogram.types import BotCommand
@@ -13,9 +14,11 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import override
 
-from lifeline.channels.telegram import new_bot
+from lifeline.channels.telegram import HANDLED_UPDATES, new_bot
 
 LANGUAGES = ("ru", "uk", "en")
+#: What Telegram accepts as a webhook's secret token; long enough not to be guessed.
+SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{32,256}")
 
 
 def texts(language: str) -> dict[str, Any]:
@@ -47,8 +50,11 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if not settings.TELEGRAM_BOT_TOKEN:
             raise CommandError("set TELEGRAM_BOT_TOKEN first")
-        if options["url"] and not settings.TELEGRAM_WEBHOOK_SECRET:
-            raise CommandError("set TELEGRAM_WEBHOOK_SECRET (a long random string) first")
+        if options["url"] and not SECRET_TOKEN.fullmatch(settings.TELEGRAM_WEBHOOK_SECRET):
+            raise CommandError(
+                "set TELEGRAM_WEBHOOK_SECRET first: 32 to 256 characters of A-Z, a-z, 0-9, _ "
+                "and - (e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+            )
         asyncio.run(self._setup(options["url"]))
         self.stdout.write(self.style.SUCCESS("Telegram bot configured."))
 
@@ -56,13 +62,11 @@ class Command(BaseCommand):
         bot = new_bot()
         try:
             if url:
-                path = reverse(
-                    "channels:telegram_webhook", kwargs={"secret": settings.TELEGRAM_WEBHOOK_SECRET}
-                )
+                # The address holds no secret; Telegram sends it in a header on every update.
                 await bot.set_webhook(
-                    url=url.rstrip("/") + path,
+                    url=url.rstrip("/") + reverse("channels:telegram_webhook"),
                     secret_token=settings.TELEGRAM_WEBHOOK_SECRET,
-                    allowed_updates=["message", "edited_message", "callback_query"],
+                    allowed_updates=list(HANDLED_UPDATES),
                 )
             for language in LANGUAGES:
                 t = texts(language)
