@@ -98,7 +98,10 @@ class ConsoleSecurityMiddleware:
         if request.path in _open_paths():
             return None
         if not user.is_authenticated:
-            remember_next_path(request)
+            # Only in a session that exists already: an anonymous flood of GETs must not fill
+            # the session table (a deep link opened cold lands on the console home instead).
+            if request.session.session_key is not None:
+                remember_next_path(request)
             return HttpResponseRedirect(reverse("console:login"))
         if getattr(user, "is_verified", lambda: False)():  # set by django-otp's middleware
             return None

@@ -70,7 +70,7 @@ def test_search_without_csrf_token_is_refused() -> None:
 # --- Redirects to the login and second factor -------------------------------------------------
 
 
-def test_anonymous_redirect_has_no_query_and_the_target_is_kept_in_the_session() -> None:
+def test_anonymous_redirect_has_no_query_and_no_session_is_made_for_it() -> None:
     case = create_case()
     user = create_user(Role.SUPERVISOR, password=PASSWORD)
     client = Client()
@@ -78,7 +78,9 @@ def test_anonymous_redirect_has_no_query_and_the_target_is_kept_in_the_session()
     response = client.get(target, {"q": "Петров"})
     assert response.status_code == 302
     assert response["Location"] == reverse("console:login")
-    assert client.session[NEXT_PATH] == target  # the path only: the query string is dropped
+    # A cold anonymous request writes no session (a flood must not fill the table); a
+    # signed-in session keeps the path only (next test).
+    assert NEXT_PATH not in client.session
     login = client.post(reverse("console:login"), {"username": user.username, "password": PASSWORD})
     assert login.status_code == 302
     assert "?" not in login["Location"]
@@ -155,3 +157,13 @@ def test_safe_next_path_accepts_console_pages() -> None:
     assert safe_next_path("/console/") == "/console/"
     path = reverse("console:case_detail", args=[case.pk])
     assert safe_next_path(path) == path
+
+
+def test_anonymous_requests_do_not_fill_the_session_table() -> None:
+    from django.contrib.sessions.models import Session
+    from django.test import Client
+
+    before = Session.objects.count()
+    for n in range(20):
+        Client().get(f"/console/cases/?page={n}")
+    assert Session.objects.count() == before
