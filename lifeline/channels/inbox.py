@@ -83,6 +83,27 @@ def _store(
     return Stored(event, True)
 
 
+def inbound_accept(
+    *,
+    channel: str,
+    external_id: str,
+    payload: dict[str, Any] | None,
+    ordering_key: str,
+    arrival: int,
+) -> None:
+    """Commit one delivered event in a single statement (INSERT … ON CONFLICT DO NOTHING, in
+    autocommit): a redelivery inserts nothing. For the webhook's hot path."""
+    event = InboundEvent(
+        channel=channel,
+        external_id=external_id,
+        payload=payload,
+        ordering_key=ordering_key,
+        arrival=arrival,
+    )
+    with serial_write():
+        InboundEvent.objects.bulk_create([event], ignore_conflicts=True)
+
+
 #: channel -> dotted path of its handler(event) -> (conversation, replies). Imported on first
 #: use, so that commands which never touch Telegram do not pay for importing aiogram.
 HANDLERS: dict[str, str] = {

@@ -17,6 +17,8 @@ from django.views.decorators.csrf import csrf_exempt
 
 from lifeline.core.parsing import MalformedInput, header_bytes, json_body
 
+from . import telegram_accept
+
 #: Telegram's update ids are positive and, like every id it sends, fit in 52 bits.
 MAX_UPDATE_ID = 2**53 - 1
 
@@ -49,12 +51,10 @@ def telegram_webhook(request: HttpRequest) -> HttpResponse:
         or not 0 <= update_id <= MAX_UPDATE_ID
     ):
         return _bad_request()
-    from . import telegram  # aiogram's types take seconds to import: only when needed
-
     try:
-        # None for a kind Lifeline does not read (a poll answer, ...): acknowledged, dropped.
-        telegram.store_update(data)
-    except ValueError:  # pydantic's ValidationError: not a well-formed update of its kind
+        # False for a kind Lifeline does not read (a poll answer, ...): acknowledged, dropped.
+        telegram_accept.accept(data)
+    except telegram_accept.NotAnUpdate:
         return _bad_request()
     # Committed (autocommit): Telegram may now forget it.
     return JsonResponse({"ok": True})

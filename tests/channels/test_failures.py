@@ -148,7 +148,7 @@ def test_the_conversation_view_marks_a_reply_that_was_not_delivered() -> None:
     )
     services.conversation_take(conversation=conversation, actor=staff.operator)
     services.conversation_reply(conversation=conversation, actor=staff.operator, text="Ждите")
-    client = Client()
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
     login_verified(client, staff.operator)
     url = reverse("console:conversation", kwargs={"conversation_id": conversation.pk})
     assert "Not delivered" not in client.get(url).content.decode()

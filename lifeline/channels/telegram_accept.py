@@ -1,0 +1,69 @@
+"""The webhook's durable accept: the least work that makes an update safe, then the 200.
+
+Minimal validation here (an integer update id in range, a chat id where Lifeline reads the
+update), one INSERT … ON CONFLICT DO NOTHING, no aiogram import: parsing the update fully is
+the worker's job (:func:`lifeline.channels.telegram.handle_event`). A malformed update that
+passes this gate fails there, visibly (console: failed messages), instead of being lost.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lifeline.core import crypto
+from lifeline.core.channels import Channel
+
+from . import inbox
+
+#: Update kinds Lifeline reads. Others are acknowledged and dropped: a refused update would be
+#: redelivered by Telegram forever.
+HANDLED_UPDATES = ("message", "edited_message", "callback_query")
+#: Telegram's ids fit in 52 bits (chat ids may be negative).
+MAX_ID = 2**53 - 1
+
+
+class NotAnUpdate(ValueError):
+    """The body is not a Telegram update Lifeline can accept."""
+
+
+def _id(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not -MAX_ID <= value <= MAX_ID:
+        raise NotAnUpdate("bad id")
+    return value
+
+
+def _object(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise NotAnUpdate("not an object")
+    return value
+
+
+def chat_id_of(data: dict[str, Any]) -> int | None:
+    """The chat an update belongs to; None for a kind Lifeline does not read."""
+    for kind in ("message", "edited_message"):
+        if data.get(kind) is not None:
+            return _id(_object(_object(data[kind]).get("chat")).get("id"))
+    if data.get("callback_query") is not None:
+        query = _object(data["callback_query"])
+        if query.get("message") is not None:
+            return _id(_object(_object(query["message"]).get("chat")).get("id"))
+        return _id(_object(query.get("from")).get("id"))
+    return None
+
+
+def accept(data: dict[str, Any]) -> bool:
+    """Commit the update (a redelivery is a no-op). False for a kind Lifeline does not read."""
+    update_id = _id(data.get("update_id"))
+    if update_id < 0:
+        raise NotAnUpdate("negative update id")
+    chat_id = chat_id_of(data)
+    if chat_id is None:
+        return False
+    inbox.inbound_accept(
+        channel=Channel.TELEGRAM,
+        external_id=str(update_id),
+        payload=data,
+        ordering_key=crypto.telegram_id_index(chat_id),
+        arrival=update_id,
+    )
+    return True
