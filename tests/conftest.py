@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from django.utils import translation
@@ -23,3 +24,16 @@ def _english() -> Iterator[None]:
     """Messages are asserted in English unless a test switches language itself."""
     with translation.override("en"):
         yield
+
+
+@pytest.fixture
+def fake(settings: Any) -> Iterator[Any]:
+    """A fake Telegram Bot API on 127.0.0.1, with the bot's settings pointing at it."""
+    from tests.channels.fake_telegram import FakeTelegram
+
+    server = FakeTelegram().start()
+    settings.TELEGRAM_BOT_TOKEN = "123456:TEST"
+    settings.LIFELINE_TELEGRAM_API_BASE = server.base
+    settings.LIFELINE_TELEGRAM_TIMEOUT = 2.0
+    yield server
+    server.stop()

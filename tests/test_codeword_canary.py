@@ -22,7 +22,6 @@ from django.urls import reverse
 from django.utils import translation
 from django.utils.html import escape
 from django.utils.translation import gettext
-from pytest_django.fixtures import Settings as SettingsWrapper
 
 from lifeline.cases import codenames, workflow
 from lifeline.cases.models import Case, CaseStatus
@@ -64,16 +63,6 @@ def _marker_code_words(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     cache.clear()
     yield
     cache.clear()
-
-
-@pytest.fixture
-def fake(settings: SettingsWrapper) -> Iterator[FakeTelegram]:
-    server = FakeTelegram().start()
-    settings.TELEGRAM_BOT_TOKEN = "123456:TEST"
-    settings.LIFELINE_TELEGRAM_API_BASE = server.base
-    settings.LIFELINE_TELEGRAM_TIMEOUT = 2.0
-    yield server
-    server.stop()
 
 
 def chat_post(client: Client, text: str) -> None:

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 from django.db import connection, connections
-from pytest_django.fixtures import Settings as SettingsWrapper
 
 from lifeline.channels import outbox, worker
 from lifeline.channels.models import InboundEvent, OutboundMessage, OutboundStatus
@@ -19,16 +17,6 @@ from lifeline.core.channels import Channel
 from tests.channels.fake_telegram import FakeTelegram, update
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def fake(settings: SettingsWrapper) -> Iterator[FakeTelegram]:
-    server = FakeTelegram().start()
-    settings.TELEGRAM_BOT_TOKEN = "123456:TEST"
-    settings.LIFELINE_TELEGRAM_API_BASE = server.base
-    settings.LIFELINE_TELEGRAM_TIMEOUT = 2.0
-    yield server
-    server.stop()
 
 
 def queued(chat: int, text: str = "Здравствуйте") -> OutboundMessage:
