@@ -25,9 +25,10 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from lifeline.conversations.delivery import Reply
+from lifeline.conversations.models import Conversation
 from lifeline.core.db import serial_write
 
-from .models import InboundEvent, InboundStatus, OutboundMessage
+from .models import InboundEvent, InboundStatus, OutboundKind, OutboundMessage
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
@@ -142,20 +143,49 @@ def _heads(ordering_key: str | None = None, channel: str | None = None) -> Any:
     return qs.order_by("received_at", "arrival")
 
 
-def enqueue_replies(conversation: Any, channel: str, replies: list[Reply]) -> None:
+def _next_seq(conversation: Any) -> int:
+    """The next reply number of a conversation, taken under its row lock (the caller's
+    transaction), so two writers never number two replies alike."""
+    Conversation.objects.select_for_update().filter(pk=conversation.pk).first()
     last = (
         OutboundMessage.objects.filter(conversation=conversation)
         .order_by("-seq")
         .values_list("seq", flat=True)
         .first()
-    ) or 0
-    for offset, reply in enumerate(replies, start=1):
-        OutboundMessage.objects.create(
-            conversation=conversation,
-            channel=channel,
+    )
+    return (last or 0) + 1
+
+
+def enqueue(
+    conversation: Any,
+    channel: str,
+    *,
+    kind: str = OutboundKind.MESSAGE,
+    text: str = "",
+    buttons: Any = None,
+    secret: bool = False,
+    message_id: Any = None,
+) -> OutboundMessage:
+    """The one way a row enters the outbox."""
+    return OutboundMessage.objects.create(
+        conversation=conversation,
+        channel=channel,
+        kind=kind,
+        text=text,
+        buttons=buttons,
+        seq=_next_seq(conversation),
+        secret=secret,
+        message_id=message_id,
+    )
+
+
+def enqueue_replies(conversation: Any, channel: str, replies: list[Reply]) -> None:
+    for reply in replies:
+        enqueue(
+            conversation,
+            channel,
             text=reply.text,
             buttons=list(reply.buttons) or None,
-            seq=last + offset,
             secret=reply.secret,
             message_id=reply.message_id,
         )

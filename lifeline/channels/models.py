@@ -95,6 +95,10 @@ class OutboundMessage(SealedModel):
     )
 
     class Meta:
+        constraints = [
+            # Replies are numbered under the conversation's row lock; this makes a slip loud.
+            models.UniqueConstraint(fields=["conversation", "seq"], name="outbound_unique_seq"),
+        ]
         indexes = [
             models.Index(fields=["status", "next_attempt_at"]),
             models.Index(fields=["conversation", "status", "seq"]),

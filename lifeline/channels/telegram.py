@@ -131,20 +131,7 @@ def _button_label(conversation: Conversation, data: str) -> str | None:
 def _queue(
     conversation: Conversation, kind: str, text: str = "", extra: dict[str, Any] | None = None
 ) -> None:
-    last = (
-        OutboundMessage.objects.filter(conversation=conversation)
-        .order_by("-seq")
-        .values_list("seq", flat=True)
-        .first()
-    ) or 0
-    OutboundMessage.objects.create(
-        conversation=conversation,
-        channel=Channel.TELEGRAM,
-        kind=kind,
-        text=text,
-        buttons=extra,
-        seq=last + 1,
-    )
+    inbox.enqueue(conversation, Channel.TELEGRAM, kind=kind, text=text, buttons=extra)
 
 
 def handle_event(event: InboundEvent) -> tuple[Conversation | None, list[Reply]]:
