@@ -1,4 +1,7 @@
-"""WSGI entry point (gunicorn in production: deploy/systemd/lifeline-web.service)."""
+"""WSGI entry point (gunicorn in production: deploy/systemd/lifeline-web.service).
+
+The Telegram webhook is answered ahead of Django's middleware (lifeline/channels/webhook_wsgi.py);
+every other request goes through Django as usual."""
 
 import os
 
@@ -6,4 +9,8 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lifeline.settings.prod")
 
-application = get_wsgi_application()
+django_application = get_wsgi_application()
+
+from lifeline.channels.webhook_wsgi import WebhookFirst  # noqa: E402 - needs Django set up
+
+application = WebhookFirst(django_application)

@@ -2,11 +2,12 @@
 
 * :func:`inbound_store` commits an event before the channel gets its 2xx; a redelivery with the
   same (channel, external id) is a no-op.
-* :func:`process_next` takes the oldest pending event of some ordering key (a chat, a web
-  session) whose earlier events are all done, locks it (``FOR UPDATE SKIP LOCKED`` on
-  PostgreSQL, so any number of workers can run), and in one transaction: runs the conversation,
-  stores the replies in the outbox, marks the event done and purges its payload. A crash before
-  the commit leaves the event pending; after it, nothing is left to redo — exactly-once effect.
+* :func:`process_batch` takes the oldest pending events that are each first in their ordering
+  key (a chat, a web session) — earlier events of the key all done — locks them (``FOR UPDATE
+  SKIP LOCKED`` on PostgreSQL, so any number of workers can run), and in one transaction, each
+  event in its own savepoint: runs the conversation, stores the replies in the outbox, marks the
+  event done and purges its payload. A crash before the commit leaves the events pending; after
+  it, nothing is left to redo — exactly-once effect.
   (On SQLite run one worker: it has no row locks.)
 """
 
@@ -19,7 +20,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -191,52 +193,78 @@ def enqueue_replies(conversation: Any, channel: str, replies: list[Reply]) -> No
         )
 
 
+def batch_size() -> int:
+    """Events taken in one transaction. On PostgreSQL a batch shares one heads query and one
+    commit (the fsync that dominates a step); on SQLite a batch would hold the one write lock
+    that the web requests need, so it is one event."""
+    if connection.vendor == "sqlite":
+        return 1
+    return max(1, int(getattr(settings, "LIFELINE_WORKER_BATCH", 25)))
+
+
 def process_next(ordering_key: str | None = None, channel: str | None = None) -> bool:
     """Process one event (of ``channel``, if given); False when there is nothing to do."""
+    return process_batch(ordering_key=ordering_key, channel=channel, size=1) > 0
+
+
+def process_batch(
+    *, ordering_key: str | None = None, channel: str | None = None, size: int | None = None
+) -> int:
+    """Process up to ``size`` events, each the head of its own key, in one transaction: each
+    event in its own savepoint, so a failing one is rolled back and counted alone. A crash
+    before the commit leaves every event of the batch pending (nothing of it happened)."""
+    size = size or batch_size()
     with serial_write(), transaction.atomic():
-        event = _heads(ordering_key, channel).select_for_update(skip_locked=True).first()
-        if event is None:
-            return False
-        handler = _handler(event.channel)
-        try:
-            with transaction.atomic():
-                if handler is None:
-                    raise LookupError(f"no handler for channel {event.channel}")
-                conversation, replies = handler(event)
-                if conversation is not None and replies:
-                    enqueue_replies(conversation, event.channel, replies)
-        except Exception:
-            event.attempts += 1
-            log.exception("inbound %s event failed (attempt %s)", event.channel, event.attempts)
-            if event.attempts >= MAX_ATTEMPTS:
-                # Kept, encrypted, until a supervisor retries or discards it (console: failed).
-                event.status = InboundStatus.FAILED
-            else:
-                event.next_attempt_at = timezone.now() + timedelta(seconds=2**event.attempts)
-            event.save(update_fields=["attempts", "status", "payload", "next_attempt_at"])
-            return True
-        event.status = InboundStatus.DONE
-        event.payload = None  # raw payloads are purged once processed
-        event.processed_at = timezone.now()
-        event.save(update_fields=["status", "payload", "processed_at"])
-        return True
+        events = list(_heads(ordering_key, channel).select_for_update(skip_locked=True)[:size])
+        for event in events:
+            _process_one(event)
+        return len(events)
+
+
+def _process_one(event: InboundEvent) -> None:
+    handler = _handler(event.channel)
+    try:
+        with transaction.atomic():
+            if handler is None:
+                raise LookupError(f"no handler for channel {event.channel}")
+            conversation, replies = handler(event)
+            if conversation is not None and replies:
+                enqueue_replies(conversation, event.channel, replies)
+    except Exception:
+        event.attempts += 1
+        log.exception("inbound %s event failed (attempt %s)", event.channel, event.attempts)
+        if event.attempts >= MAX_ATTEMPTS:
+            # Kept, encrypted, until a supervisor retries or discards it (console: failed).
+            event.status = InboundStatus.FAILED
+        else:
+            event.next_attempt_at = timezone.now() + timedelta(seconds=2**event.attempts)
+        event.save(update_fields=["attempts", "status", "payload", "next_attempt_at"])
+        return
+    event.status = InboundStatus.DONE
+    event.payload = None  # raw payloads are purged once processed
+    event.processed_at = timezone.now()
+    event.save(update_fields=["status", "payload", "processed_at"])
 
 
 def process_all(ordering_key: str | None = None, limit: int = 1000) -> int:
-    """Process up to ``limit`` events, one per channel in turn."""
-    if ordering_key is not None:
-        done = 0
-        while done < limit and process_next(ordering_key):
-            done += 1
-        return done
+    """Process up to ``limit`` events, a batch per channel in turn."""
     done = 0
+    if ordering_key is not None:
+        while done < limit:
+            worked = process_batch(ordering_key=ordering_key, size=1)
+            if not worked:
+                break
+            done += worked
+        return done
     busy = list(HANDLERS)
     while busy and done < limit:
+        share = -(-(limit - done) // len(busy))  # the rest of the pass, split fairly
         for channel in list(busy):
             if done >= limit:
                 break
-            if process_next(channel=channel):
-                done += 1
+            worked = process_batch(channel=channel, size=min(batch_size(), share, limit - done))
+            if worked:
+                done += worked
             else:
                 busy.remove(channel)
     return done

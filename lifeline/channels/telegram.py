@@ -94,7 +94,8 @@ def _conversation(user_id: int, language: str) -> Conversation:
         channel=Channel.TELEGRAM, address=str(user_id), language=language
     )
     conversation = (
-        Conversation.objects.filter(identity=identity)
+        Conversation.objects.select_for_update()  # held until the event's transaction ends
+        .filter(identity=identity)
         .exclude(status=ConversationStatus.CLOSED)
         .order_by("-created_at")
         .first()
@@ -151,19 +152,21 @@ def handle_event(event: InboundEvent) -> tuple[Conversation | None, list[Reply]]
                 text=f"{query.message.text}\n\n✓ {label}",  # type: ignore[union-attr]
                 extra={"message_id": query.message.message_id},
             )
-        return conversation, conversation_input(conversation, label)
+        return conversation, conversation_input(conversation, label, locked=True)
     if message is None or message.from_user is None:
         return None, []
     if message.chat.type != "private":
         return None, []  # the bot talks one to one only
     conversation = _conversation(message.from_user.id, _language(message.from_user.language_code))
     if message.text:
-        return conversation, conversation_input(conversation, message.text)
+        return conversation, conversation_input(conversation, message.text, locked=True)
     if message.contact is not None:
-        return conversation, conversation_input(conversation, message.contact.phone_number)
+        return conversation, conversation_input(
+            conversation, message.contact.phone_number, locked=True
+        )
     if message.location is not None:
         where = f"{message.location.latitude:.4f}, {message.location.longitude:.4f}"
-        return conversation, conversation_input(conversation, where)
+        return conversation, conversation_input(conversation, where, locked=True)
     if any(getattr(message, kind, None) for kind in MEDIA):
         with override(conversation.language):
             return conversation, [

@@ -25,6 +25,7 @@ def senders() -> dict[str, outbox.Sender]:
     return found
 
 
+PROCESS_PER_PASS = 50  # inbound events between two sending passes (a few batches)
 MAX_PAUSE = 30.0  # seconds between tries while the database or network stays down
 
 
@@ -37,7 +38,7 @@ def run(stop: threading.Event, *, idle_sleep: float = 0.2, once: bool = False) -
         while not stop.is_set():
             try:
                 close_old_connections()
-                worked = inbox.process_all(limit=20)
+                worked = inbox.process_all(limit=PROCESS_PER_PASS)
                 worked += outbox.send_all(active, limit=30) if active else 0
                 failures = 0
             except Exception as exc:  # noqa: BLE001 - the worker must outlive any one pass

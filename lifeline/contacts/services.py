@@ -7,9 +7,9 @@ from django.db import IntegrityError, transaction
 from .models import Contact, Identity, identity_index
 
 
-@transaction.atomic
 def identity_get_or_create(*, channel: str, address: str, language: str = "ru") -> Identity:
-    """The identity for a channel address, creating it (and a new contact) the first time."""
+    """The identity for a channel address, creating it (and a new contact) the first time.
+    The usual case, a known address, is one query (no savepoint): only creating needs one."""
     index = identity_index(channel, address)
     existing = Identity.objects.filter(channel=channel, address_index=index).first()
     if existing is not None:

@@ -92,13 +92,27 @@ class _Compiled:
 
 
 _compiled: _Compiled | None = None
+#: (path, size, mtime) of every flow file when they were last read: while it is unchanged the
+#: files are not read again, so a step costs one directory listing, not five reads and a hash.
+_signature: tuple[tuple[str, int, int], ...] | None = None
+
+
+def _files_signature(files: list[Path]) -> tuple[tuple[str, int, int], ...]:
+    found = []
+    for path in files:
+        stat = path.stat()
+        found.append((str(path), stat.st_size, stat.st_mtime_ns))
+    return tuple(found)
 
 
 def _compile() -> _Compiled:
     """The flows on disk, parsed and validated once per content: a changed file (any byte)
     changes the digest and they are compiled again; otherwise the parsed flows are reused."""
-    global _compiled
+    global _compiled, _signature
     files = sorted(_flows_dir().glob("*.yaml"))
+    signature = _files_signature(files)
+    if _compiled is not None and signature == _signature:
+        return _compiled
     texts = {f.stem: f.read_text(encoding="utf-8") for f in files}
     digest = hashlib.sha256(
         "\0".join(f"{name}\0{text}" for name, text in texts.items()).encode()
@@ -109,6 +123,7 @@ def _compile() -> _Compiled:
             name: (text, hashlib.sha256(text.encode()).hexdigest()) for name, text in texts.items()
         }
         _compiled = _Compiled(digest, flows, sources)
+    _signature = signature
     return _compiled
 
 
@@ -166,12 +181,18 @@ def pinned_flow(name: str, version: int) -> Flow:
 # --- Entry point ------------------------------------------------------------------------
 
 
-def conversation_input(conversation: Conversation, text: str) -> list[Reply]:
-    """The person wrote ``text``. Returns the replies, already stored as outbound messages."""
+def conversation_input(
+    conversation: Conversation, text: str, *, locked: bool = False
+) -> list[Reply]:
+    """The person wrote ``text``. Returns the replies, already stored as outbound messages.
+    ``locked``: the caller read ``conversation`` with ``select_for_update`` in the transaction
+    that is still open (the channel handlers do), so it is not read again."""
     text = (text or "").strip()
     with transaction.atomic():
-        conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
-        secret_run = None if text.startswith("/") else _awaiting_secret(conversation)
+        if not locked:
+            conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        run = _active_run(conversation)
+        secret_run = None if text.startswith("/") else _awaiting_secret(run)
         incoming = Message.objects.create(
             conversation=conversation,
             direction=Direction.IN,
@@ -180,9 +201,10 @@ def conversation_input(conversation: Conversation, text: str) -> list[Reply]:
         conversation.last_message_at = timezone.now()
         conversation.save(update_fields=["last_message_at"])
         with override(conversation.language):
-            replies = _dispatch(conversation, text)
+            failures_before = secret_run.failed_reidentifications if secret_run else 0
+            replies = _dispatch(conversation, text, run)
             if secret_run is not None:
-                incoming.text = _secret_input_note(secret_run)
+                incoming.text = _secret_input_note(secret_run, failures_before)
                 incoming.save(update_fields=["text"])
         return store_replies(conversation, replies)
 
@@ -202,9 +224,8 @@ def store_replies(conversation: Conversation, replies: list[Reply]) -> list[Repl
     return stored
 
 
-def _awaiting_secret(conversation: Conversation) -> FlowRun | None:
+def _awaiting_secret(run: FlowRun | None) -> FlowRun | None:
     """The active run, if its question is one whose answer is a secret (the code words)."""
-    run = _active_run(conversation)
     if run is None or not run.state:
         return None
     node_name = runner.RunState.from_dict(run.state).node
@@ -215,9 +236,9 @@ def _awaiting_secret(conversation: Conversation) -> FlowRun | None:
     return run
 
 
-def _secret_input_note(run: FlowRun) -> str:
-    """What the transcript keeps of typed code words: whether they matched, never the words."""
-    before = run.failed_reidentifications
+def _secret_input_note(run: FlowRun, before: int) -> str:
+    """What the transcript keeps of typed code words: whether they matched, never the words.
+    ``before``: the run's failed attempts before these words were checked."""
     run.refresh_from_db(fields=["failed_reidentifications", "reidentified_by", "status"])
     if run.reidentified_by:
         return _("[code words entered — matched]")
@@ -226,7 +247,8 @@ def _secret_input_note(run: FlowRun) -> str:
     return _("[code words entered — not checked]")
 
 
-def _dispatch(conversation: Conversation, text: str) -> list[Reply]:
+def _dispatch(conversation: Conversation, text: str, run: FlowRun | None) -> list[Reply]:
+    """``run`` is the conversation's active run, already read (and locked) by the caller."""
     command, _sep, argument = text.partition(" ")
     command = command.lower().split("@")[0]  # Telegram adds @botname in groups
     if conversation.pending_command == "forget":
@@ -248,7 +270,6 @@ def _dispatch(conversation: Conversation, text: str) -> list[Reply]:
                 (_("Yes, erase"), _("No, keep it")),
             )
         ]
-    run = _active_run(conversation)
     if run is None:
         if conversation.status in (ConversationStatus.WAITING, ConversationStatus.ACTIVE):
             return []  # an operator has the conversation: the message waits for them
