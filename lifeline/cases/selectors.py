@@ -115,9 +115,13 @@ def cases_visible_to(actor: User) -> QuerySet[Case]:
     if actor.role == Role.SUPERVISOR:
         return Case.objects.all()
     if actor.role == Role.OPERATOR:
-        # The cases he handles: assigned to him, or whose requester he is talking to.
+        # The cases he handles: assigned to him, whose requester he is talking to, or whose
+        # man re-identified himself (stage 2, often from a second phone) in a conversation
+        # he has: access follows the conversation.
         return Case.objects.filter(
-            Q(assignee=actor) | Q(requester__conversations__assignee=actor)
+            Q(assignee=actor)
+            | Q(requester__conversations__assignee=actor)
+            | (Q(runs__conversation__assignee=actor) & ~Q(runs__reidentified_by=""))
         ).distinct()
     if actor.role == Role.VERIFIER:
         # Applications waiting for verification, and his own decisions only while the case is

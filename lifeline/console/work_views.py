@@ -9,6 +9,7 @@ from uuid import UUID
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -104,8 +105,16 @@ def conversation(request: HttpRequest, conversation_id: UUID) -> HttpResponse:
 
 
 def _conversation_context(user: User, item: Any, draft: str = "") -> dict[str, Any]:
-    cases = Case.objects.filter(requester=item.contact)
+    # His own applications, and the case he re-identified himself for here (stage 2).
+    cases = Case.objects.filter(
+        Q(requester=item.contact) | (Q(runs__conversation=item) & ~Q(runs__reidentified_by=""))
+    )
     visible = selectors.cases_visible_to(user).filter(pk__in=cases)
+    reidentified = set(
+        FlowRun.objects.filter(conversation=item)
+        .exclude(reidentified_by="")
+        .values_list("case_id", flat=True)
+    )
     return {
         "item": item,
         "lines": conversations.transcript(user, item),
@@ -116,6 +125,7 @@ def _conversation_context(user: User, item: Any, draft: str = "") -> dict[str, A
             ).values_list("message_id", flat=True)
         ),
         "cases": visible,
+        "reidentified": reidentified,
         "draft": draft,
         "canned": CANNED.get(item.language, CANNED["ru"]),
         "operators": User.objects.filter(is_active=True, role__in=WORK_ROLES)

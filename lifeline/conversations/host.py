@@ -41,9 +41,34 @@ from .models import (
     FlowRunStatus,
     FlowVersion,
     Message,
+    WaitingReason,
 )
 
 ENTRY_FLOW = "soldier_intake"
+STAGE2_FLOW = "front_contact"
+#: Flows whose first question is an entry point: the stage-2 phrase typed there starts stage 2.
+ENTRY_POINTS = frozenset({"soldier_intake", "relative_intake", "advice"})
+#: "I am at the front, I want to surrender" — the words the bot tells him to write, and close
+#: variants, in the three languages (compared after casefold, ё→е and punctuation removed).
+STAGE2_PHRASES = (
+    "я на фронте",
+    "я уже на фронте",
+    "я на передовой",
+    "хочу сдаться",
+    "хочу сдатся",
+    "хочу в плен",
+    "я на фронті",
+    "я вже на фронті",
+    "хочу здатися",
+    "хочу здатись",
+    "хочу в полон",
+    "i am at the front",
+    "im at the front",
+    "i am on the front",
+    "want to surrender",
+)
+#: Case states in which a message after the application is about that application.
+OPEN_APPLICATION = frozenset({"applied", "verified", "ready", "operation"})
 #: Case fields set after the case is opened (case_create does not take them).
 LATER_FIELDS = frozenset({"urgency", "callback_phone"})
 #: relative_intake's "how can he be reached" answer, as the case's phone situation.
@@ -270,11 +295,46 @@ def _dispatch(conversation: Conversation, text: str, run: FlowRun | None) -> lis
                 (_("Yes, erase"), _("No, keep it")),
             )
         ]
+    at_entry = run is None or (
+        run.flow in ENTRY_POINTS
+        and runner.RunState.from_dict(run.state).node == pinned_flow(run.flow, run.version).start
+    )
+    if at_entry and is_stage2_phrase(text):
+        if conversation.status in (ConversationStatus.WAITING, ConversationStatus.ACTIVE):
+            _mark_waiting_reason(conversation, WaitingReason.FRONT_UNVERIFIED, priority=1)
+            return []  # an operator has the conversation: he now sees it is about the front
+        _cancel_runs(conversation)
+        return start_flow(conversation, STAGE2_FLOW)
     if run is None:
         if conversation.status in (ConversationStatus.WAITING, ConversationStatus.ACTIVE):
             return []  # an operator has the conversation: the message waits for them
+        if _has_open_application(conversation):
+            # He applied and writes again ("what now?"): an operator answers, no restart.
+            _handoff(conversation, priority=0, reason=WaitingReason.AFTER_APPLICATION)
+            return [
+                Reply(
+                    _(
+                        "Thank you, we have your message. An operator will answer you here "
+                        "as soon as possible. If you are at the front and want to surrender, "
+                        "write: I am at the front. To start over, write /start."
+                    )
+                )
+            ]
         return start_flow(conversation, ENTRY_FLOW)
     return _feed(run, conversation, text)
+
+
+def is_stage2_phrase(text: str) -> bool:
+    """Whether free text says "I am at the front / I want to surrender" (any of ru, uk, en)."""
+    folded = text.casefold().replace("ё", "е").replace("’", "").replace("'", "")
+    words = " ".join("".join(c if c.isalnum() else " " for c in folded).split())
+    return any(phrase in words for phrase in STAGE2_PHRASES)
+
+
+def _has_open_application(conversation: Conversation) -> bool:
+    return Case.objects.filter(
+        requester_id=conversation.contact_id, status__in=OPEN_APPLICATION
+    ).exists()
 
 
 def _active_run(conversation: Conversation) -> FlowRun | None:
@@ -480,7 +540,7 @@ def _action(
         except CaseError:
             # Not enough to open an application (e.g. a relative who knows no name):
             # an operator takes over with what was said.
-            _handoff(conversation, priority=0)
+            _handoff(conversation, priority=0, reason=WaitingReason.HANDOFF)
         return None
     if kind == "update_case":
         if run.case is not None:
@@ -507,7 +567,8 @@ def _action(
                 )
         return None
     if kind == "alert":
-        _handoff(conversation, priority=1)
+        reason = WaitingReason.FRONT if run.reidentified_by else WaitingReason.FRONT_UNVERIFIED
+        _handoff(conversation, priority=1, reason=reason)
         stat_record(
             kind="conversation.alert",
             channel=conversation.channel if conversation else "phone",
@@ -515,7 +576,11 @@ def _action(
         )
         return None
     if kind == "handoff":
-        _handoff(conversation, priority=0)
+        if run.flow == STAGE2_FLOW:  # stage 2 that the bot could not finish stays marked front
+            reason = WaitingReason.FRONT if run.reidentified_by else WaitingReason.FRONT_UNVERIFIED
+            _handoff(conversation, priority=1, reason=reason)
+        else:
+            _handoff(conversation, priority=0, reason=WaitingReason.HANDOFF)
         return None
     if kind == "set_language":
         if conversation is not None:
@@ -524,16 +589,40 @@ def _action(
     raise ValueError(f"unknown action {kind}")
 
 
-def _handoff(conversation: Conversation | None, *, priority: int) -> None:
+def _handoff(conversation: Conversation | None, *, priority: int, reason: str) -> None:
     if conversation is None:
         return
     conversation.status = ConversationStatus.WAITING
     conversation.waiting_since = conversation.waiting_since or timezone.now()
-    conversation.priority = max(conversation.priority, priority)
-    conversation.save(update_fields=["status", "waiting_since", "priority"])
+    _mark_waiting_reason(conversation, reason, priority=priority, save=False)
+    conversation.save(update_fields=["status", "waiting_since", "priority", "waiting_reason"])
     from .services import auto_assign
 
     auto_assign(conversation)
+
+
+#: Queue marks by weight: a later event never lowers the mark (front outranks the rest).
+_REASON_RANK = {
+    WaitingReason.NONE: 0,
+    WaitingReason.HANDOFF: 1,
+    WaitingReason.AFTER_APPLICATION: 2,
+    WaitingReason.FRONT_UNVERIFIED: 3,
+    WaitingReason.FRONT: 4,
+}
+
+
+def _mark_waiting_reason(
+    conversation: Conversation, reason: str, *, priority: int, save: bool = True
+) -> None:
+    """Raise the conversation's queue mark and priority; kept until it goes back to the bot."""
+    if (
+        _REASON_RANK[WaitingReason(reason)]
+        >= _REASON_RANK[WaitingReason(conversation.waiting_reason)]
+    ):
+        conversation.waiting_reason = reason
+    conversation.priority = max(conversation.priority, priority)
+    if save:
+        conversation.save(update_fields=["priority", "waiting_reason"])
 
 
 def _operation(

@@ -19,6 +19,16 @@ class ConversationStatus(models.TextChoices):
     CLOSED = "closed", _("Closed")  # finished; a new message reopens it
 
 
+class WaitingReason(models.TextChoices):
+    """Why a conversation is in the queue: shown on its row, kept while it is about that."""
+
+    NONE = "", _("—")
+    FRONT = "front", _("At the front, identified")
+    FRONT_UNVERIFIED = "front_unverified", _("At the front, not yet identified")
+    AFTER_APPLICATION = "after_application", _("Wrote after applying")
+    HANDOFF = "handoff", _("The bot could not help")
+
+
 class Conversation(SealedModel):
     """One thread with a contact on one channel."""
 
@@ -43,6 +53,9 @@ class Conversation(SealedModel):
     waiting_since = models.DateTimeField(null=True, blank=True)
     # 1 = a stage-2 alert (a man at the front): first in the operators' queue.
     priority = models.PositiveSmallIntegerField(default=0)
+    waiting_reason = models.CharField(
+        max_length=24, choices=WaitingReason.choices, blank=True, default=""
+    )
     # A command waiting for confirmation ("forget"), so the next answer can confirm it.
     pending_command = models.CharField(max_length=16, blank=True, default="")
     # When the last outbound message left: the per-chat rate limit (Telegram: ~1 per second).

@@ -146,9 +146,10 @@ def conversation_reply(*, conversation: Conversation, actor: User, text: str) ->
     deliver(locked, [Reply(part, message_id=message.pk) for part in split_text(text)])
     locked.status = ConversationStatus.ACTIVE
     locked.waiting_since = None
-    locked.priority = 0
+    # The front mark (priority, reason) stays while the conversation is about stage 2: it
+    # goes only when the person is handed back to the bot.
     locked.last_message_at = timezone.now()
-    locked.save(update_fields=["status", "waiting_since", "priority", "last_message_at"])
+    locked.save(update_fields=["status", "waiting_since", "last_message_at"])
     audit_record(
         actor=actor,
         action="conversation.replied",
@@ -175,7 +176,8 @@ def conversation_return_to_bot(
     locked.assignee = None
     locked.waiting_since = None
     locked.priority = 0
-    locked.save(update_fields=["status", "assignee", "waiting_since", "priority"])
+    locked.waiting_reason = ""
+    locked.save(update_fields=["status", "assignee", "waiting_since", "priority", "waiting_reason"])
     replies = store_replies(locked, start_flow(locked, flow))
     deliver(locked, replies)
     audit_record(

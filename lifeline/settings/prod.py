@@ -12,7 +12,23 @@ DEBUG = False
 DATABASES = {"default": env.db_url("DATABASE_URL")}
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("Production runs on PostgreSQL: set DATABASE_URL=postgres://...")
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+# A bounded connection pool per process (Django's psycopg pool): under an ASGI server every
+# request runs in its own thread, and per-thread connections once exhausted PostgreSQL (docs/
+# performance.md); with the pool, requests beyond DATABASE_POOL_MAX_SIZE wait for a connection
+# instead. A connection is checked before it is handed out, so one that PostgreSQL dropped (a
+# restart, pg_terminate_backend) is replaced, not given to a request. DATABASE_POOL_MAX_SIZE=0
+# turns the pool off (persistent connections, DATABASE_CONN_MAX_AGE, as before).
+POOL_MAX_SIZE = env.int("DATABASE_POOL_MAX_SIZE", default=8)
+if POOL_MAX_SIZE > 0:
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps the connections
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True  # Django's pool then checks each one
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": POOL_MAX_SIZE,
+        "timeout": env.float("DATABASE_POOL_TIMEOUT", default=20.0),
+    }
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 # Several processes share rate limits and counters: a per-process memory cache would let each
 # of them count alone.
 CACHES = {"default": env.cache_url("LIFELINE_CACHE_URL")}

@@ -181,15 +181,15 @@ def test_a_run_keeps_the_flow_version_it_started_on(
     other = new_conversation(address="700100201")
     with pytest.raises(FlowVersionConflict):
         say(other, "/start")
-    intake.write_text(changed.replace("\nversion: 1\n", "\nversion: 2\n", 1), encoding="utf-8")
+    intake.write_text(changed.replace("\nversion: 2\n", "\nversion: 3\n", 1), encoding="utf-8")
     (old,) = say(conversation, "Мобилизован")
-    assert old.text == "Напишите ваши фамилию, имя и отчество."  # still version 1
+    assert old.text == "Напишите ваши фамилию, имя и отчество."  # still version 2
     say(other, "/start", "Военный, хочу подать заявку")
     (new,) = say(other, "Мобилизован")
     assert new.text == "Как вас зовут? Фамилия, имя, отчество."
     assert set(
         FlowVersion.objects.filter(name="soldier_intake").values_list("version", flat=True)
-    ) == {1, 2}
+    ) == {2, 3}
 
 
 def test_an_idle_run_expires_and_starts_again() -> None:
