@@ -61,6 +61,7 @@ class PhoneSituation(models.TextChoices):
     OWN_PHONE = "own_phone", _("Has his own phone")  # not confiscated
     SECOND_PHONE = "second_phone", _("Phone confiscated, has a second one")  # safest to reach
     NO_PHONE = "no_phone", _("Phone confiscated, no second phone")  # reachable only via others
+    VIA_RELATIVE = "via_relative", _("Reached only through a relative")  # the relative says so
 
 
 class Urgency(models.TextChoices):

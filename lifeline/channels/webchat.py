@@ -142,3 +142,12 @@ def pending(token: str) -> bool:
     return InboundEvent.objects.filter(
         channel=Channel.WEB, ordering_key=ordering_key(token), status=InboundStatus.PENDING
     ).exists()
+
+
+def operator_expected(token: str) -> bool:
+    """Whether the visitor's conversation is with an operator or waiting for one."""
+    conversation = conversation_for(token)
+    return conversation is not None and conversation.status in (
+        ConversationStatus.WAITING,
+        ConversationStatus.ACTIVE,
+    )

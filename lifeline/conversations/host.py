@@ -75,7 +75,7 @@ LATER_FIELDS = frozenset({"urgency", "callback_phone"})
 REACH_TO_PHONE = {
     "own_phone": "own_phone",
     "second_phone": "second_phone",
-    "via_relative": "no_phone",
+    "via_relative": "via_relative",
     "no_contact": "no_phone",
 }
 MAX_REIDENTIFY_FAILURES = 3

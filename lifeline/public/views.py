@@ -64,6 +64,9 @@ def _context(request: HttpRequest, token: str | None, **extra: object) -> dict[s
         "messages": lines,
         "buttons": buttons if isinstance(buttons, list) else [],
         "waiting": bool(token) and webchat.pending(str(token)),
+        # An operator has it or will take it: without JavaScript nothing refreshes the page
+        # (a timed reload would throw away what he is typing), so a button checks for replies.
+        "operator_expected": bool(token) and webchat.operator_expected(str(token)),
         "message_id": uuid.uuid4().hex,
         "max_text": webchat.MAX_TEXT,
         **extra,

@@ -12,6 +12,8 @@ from .model import Category, Router
 
 YES = frozenset({"yes", "y", "да", "д", "ага", "так", "т", "ok", "ок", "конечно", "звісно"})
 NO = frozenset({"no", "n", "нет", "н", "ні", "не", "nope"})
+#: A yes/no answer read from its first word has at most this many words ("нет, не знаю").
+YESNO_MAX_WORDS = 3
 DATE_FORMATS = ("%d.%m.%Y", "%d.%m.%y", "%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y", "%d %m %Y")
 
 
@@ -74,10 +76,19 @@ def _yesno(categories: tuple[Category, ...], text: str) -> Answer | None:
         labels = {_norm(v) for v in category.label.values.values()} if category.label else set()
         if wanted in labels:
             return Answer(category.name, category.name == "yes")
-    first = wanted.split(" ")[0] if wanted else ""
-    if wanted in YES or first in YES:
+    if wanted in YES:
         return Answer("yes", True)
-    if wanted in NO or first in NO:
+    if wanted in NO:
+        return Answer("no", False)
+    # "да, конечно" is yes; "не помню точно, 1998 год" is not a no: it says something the
+    # question did not ask for, so it is not read as yes or no (it is asked again, and the
+    # words stay in the transcript for the operator).
+    words = wanted.split(" ") if wanted else []
+    if not words or len(words) > YESNO_MAX_WORDS or any(c.isdigit() for c in wanted):
+        return None
+    if words[0] in YES:
+        return Answer("yes", True)
+    if words[0] in NO:
         return Answer("no", False)
     return None
 

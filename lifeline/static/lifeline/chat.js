@@ -7,6 +7,9 @@
   var box = document.getElementById("transcript");
   if (!box) { return; }
   var url = box.getAttribute("data-url");
+  // With JavaScript the transcript refreshes itself: the no-JS hint to check for replies goes.
+  var hint = document.getElementById("operator-expected");
+  if (hint) { hint.hidden = true; }
   var last = box.innerHTML;
   function scroll() { window.scrollTo(0, document.body.scrollHeight); }
   function keepSecrets(previous) {
