@@ -5,6 +5,8 @@ Statuses change only through :mod:`lifeline.cases.workflow`.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
@@ -20,6 +22,24 @@ from lifeline.core.fields import (
     EncryptedTextField,
 )
 from lifeline.core.models import SealedModel
+
+#: What a verifier must confirm before a case is verified.
+VERIFICATION_CHECKLIST: tuple[str, ...] = (
+    "identity_consistent",  # name, birth date and unit agree with each other and the story
+    "service_number_checked",  # the service number has a plausible form and was checked
+    "duplicates_reviewed",  # other cases with the same indexes were looked at
+    "no_provocation_signs",  # no sign of an ambush, a provocation or a fake
+)
+
+#: What each checklist item asks, in words (the console's labels and the error messages).
+VERIFICATION_LABELS: dict[str, Any] = {
+    "identity_consistent": _(
+        "Name, birth date and unit agree with each other and with what he wrote"
+    ),
+    "service_number_checked": _("The service number has a plausible form and was checked"),
+    "duplicates_reviewed": _("Other cases with the same data were looked at"),
+    "no_provocation_signs": _("No sign of an ambush, a provocation or a fake"),
+}
 
 
 class CaseStatus(models.TextChoices):
@@ -256,6 +276,7 @@ class Exchange(models.Model):
     date = models.DateField()
     released_by_ukraine = models.PositiveIntegerField()
     released_by_russia = models.PositiveIntegerField()
+    place = models.CharField(max_length=120, blank=True, default="")  # as announced, if known
     note = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

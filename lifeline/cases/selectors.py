@@ -189,3 +189,96 @@ def case_read(*, actor: User, case: Case) -> CaseView:
     return CaseView(
         case=case, personal=personal, operation=operation_data, shown_fields=tuple(shown)
     )
+
+
+# --- What was recorded (the case page) ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EventLine:
+    """One case event as this staff member may read it."""
+
+    event: Any  # CaseEvent
+    note: str  # "" when there is none or it is withheld from this role
+    withheld: bool  # a note exists that this role may not read
+    details: tuple[str, ...]  # what the event's data says, in words
+
+
+@dataclass(frozen=True)
+class OperationLine:
+    """One operation of the case, finished or not, as this staff member may read it."""
+
+    operation: Any  # Operation
+    status_label: str
+    details: dict[str, Any]  # meeting point, time and signal, if this role may see them
+    outcome_note: str | None  # None when withheld
+
+
+def _says_where(event: Any) -> bool:
+    """Notes about an operation (its request, approval, outcome) may say where the men were."""
+    from .models import CaseEventKind
+
+    return event.kind == CaseEventKind.OPERATION or "operation" in (event.data or {})
+
+
+def _details(event: Any) -> tuple[str, ...]:
+    from django.utils.translation import gettext as _
+
+    from .models import VERIFICATION_LABELS, DispositionKind
+
+    data = event.data or {}
+    lines: list[str] = []
+    checklist = data.get("checklist")
+    if isinstance(checklist, dict):
+        lines += [
+            _("Confirmed: %(item)s") % {"item": VERIFICATION_LABELS.get(item, item)}
+            for item, ok in checklist.items()
+            if ok
+        ]
+    if data.get("reidentified_by"):
+        method = {"codename": _("by his code words"), "service_number": _("by service number")}
+        lines.append(
+            _("Re-identified %(how)s")
+            % {"how": method.get(str(data["reidentified_by"]), str(data["reidentified_by"]))}
+        )
+    if data.get("disposition") in DispositionKind.values:
+        lines.append(str(DispositionKind(data["disposition"]).label))
+    return tuple(str(line) for line in lines)
+
+
+def case_history(*, actor: User, case: Case) -> tuple[list[EventLine], list[OperationLine]]:
+    """Every event and operation of the case with the notes this role may read. Notes about an
+    operation, and meeting details, only for the roles that see operation details; reading
+    notes is audited (field names, never values)."""
+    allowed = fields_for(actor=actor, case=case)
+    sees_operations = "meeting_point" in allowed
+    events = list(case.events.select_related("actor").order_by("created_at"))
+    lines: list[EventLine] = []
+    shown: list[str] = []
+    for event in events:
+        note = event.note or ""
+        withheld = bool(note) and _says_where(event) and not sees_operations
+        if note and not withheld:
+            shown.append("event.note")
+        lines.append(EventLine(event, "" if withheld else note, withheld, _details(event)))
+    operations: list[OperationLine] = []
+    for operation in case.operations.select_related("requested_by", "approved_by").order_by(
+        "-requested_at"
+    ):
+        details = {name: getattr(operation, name) for name in OPERATION_FIELDS if name in allowed}
+        shown += [f"operation.{name}" for name in details]
+        outcome = operation.outcome_note if sees_operations else None
+        if outcome:
+            shown.append("operation.outcome_note")
+        operations.append(
+            OperationLine(operation, str(OperationStatus(operation.status).label), details, outcome)
+        )
+    if shown:
+        audit_record(
+            actor=actor,
+            action="case.history.read",
+            object_type="case",
+            object_id=case.pk,
+            fields=sorted(set(shown)),
+        )
+    return lines, operations

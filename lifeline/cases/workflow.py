@@ -37,6 +37,8 @@ from .errors import (
 from .models import (
     OPEN_STATUSES,
     SUBJECT_FIELDS,
+    VERIFICATION_CHECKLIST,
+    VERIFICATION_LABELS,
     Case,
     CaseEvent,
     CaseEventKind,
@@ -96,14 +98,6 @@ OPERATION_REQUEST_ROLES = frozenset({Role.OPERATOR, Role.SUPERVISOR})
 DISPOSITION_ROLES = frozenset({Role.SUPERVISOR})
 EXCHANGE_ROLES = frozenset({Role.SUPERVISOR})
 NOTE_ROLES = frozenset({Role.OPERATOR, Role.VERIFIER, Role.SUPERVISOR, Role.LIAISON})
-
-#: What a verifier must confirm before a case is verified.
-VERIFICATION_CHECKLIST: tuple[str, ...] = (
-    "identity_consistent",  # name, birth date and unit agree with each other and the story
-    "service_number_checked",  # the service number has a plausible form and was checked
-    "duplicates_reviewed",  # other cases with the same indexes were looked at
-    "no_provocation_signs",  # no sign of an ambush, a provocation or a fake
-)
 
 
 def next_statuses(status: str) -> list[str]:
@@ -406,7 +400,7 @@ def case_verify(
                 "Verification needs every checklist item confirmed; not confirmed: %(items)s. "
                 "If a check failed, reject the application with a reason instead."
             )
-            % {"items": ", ".join(missing)}
+            % {"items": "; ".join(f"«{VERIFICATION_LABELS[item]}»" for item in missing)}
         )
     return _apply(
         case,
@@ -798,18 +792,38 @@ def case_mark_lost_contact(*, case: Case, actor: User, reason: str) -> Case:
 # --- Afterwards ---------------------------------------------------------------------------
 
 
-@transaction.atomic
-def exchange_record(
-    *, actor: User, date: date, released_by_ukraine: int, released_by_russia: int, note: str = ""
-) -> Exchange:
-    _check_role(actor, EXCHANGE_ROLES, _("record an exchange"))
+def _exchange_numbers(released_by_ukraine: int, released_by_russia: int) -> None:
     if released_by_ukraine < 0 or released_by_russia < 0:
         raise MissingRequirement(_("The numbers released cannot be negative."))
+    if max(released_by_ukraine, released_by_russia) > MAX_EXCHANGED:
+        raise MissingRequirement(
+            _("The numbers released must be at most %(max)d.") % {"max": MAX_EXCHANGED}
+        )
+
+
+#: Beyond any real exchange; keeps the value within the database column.
+MAX_EXCHANGED = 100_000
+
+
+@transaction.atomic
+def exchange_record(
+    *,
+    actor: User,
+    date: date,
+    released_by_ukraine: int,
+    released_by_russia: int,
+    place: str = "",
+    note: str = "",
+) -> Exchange:
+    """Record an exchange as announced (no personal data: a date, a place, two numbers)."""
+    _check_role(actor, EXCHANGE_ROLES, _("record an exchange"))
+    _exchange_numbers(released_by_ukraine, released_by_russia)
     exchange = Exchange.objects.create(
         date=date,
         released_by_ukraine=released_by_ukraine,
         released_by_russia=released_by_russia,
-        note=note,
+        place=place.strip()[:120],
+        note=note.strip()[:200],
     )
     stat_record(kind="exchange.recorded")
     audit_record(
@@ -817,9 +831,46 @@ def exchange_record(
         action="exchange.recorded",
         object_type="exchange",
         object_id=exchange.pk,
-        fields=["date", "released_by_ukraine", "released_by_russia"],
+        fields=["date", "released_by_ukraine", "released_by_russia", "place", "note"],
     )
     return exchange
+
+
+@transaction.atomic
+def exchange_update(
+    *,
+    actor: User,
+    exchange: Exchange,
+    date: date,
+    released_by_ukraine: int,
+    released_by_russia: int,
+    place: str = "",
+    note: str = "",
+) -> Exchange:
+    """Correct an exchange's record; the audit log names the fields that changed."""
+    _check_role(actor, EXCHANGE_ROLES, _("edit an exchange"))
+    _exchange_numbers(released_by_ukraine, released_by_russia)
+    locked = Exchange.objects.select_for_update().get(pk=exchange.pk)
+    new = {
+        "date": date,
+        "released_by_ukraine": released_by_ukraine,
+        "released_by_russia": released_by_russia,
+        "place": place.strip()[:120],
+        "note": note.strip()[:200],
+    }
+    changed = [name for name, value in new.items() if getattr(locked, name) != value]
+    for name in changed:
+        setattr(locked, name, new[name])
+    if changed:
+        locked.save(update_fields=changed)
+        audit_record(
+            actor=actor,
+            action="exchange.changed",
+            object_type="exchange",
+            object_id=locked.pk,
+            fields=changed,
+        )
+    return locked
 
 
 @transaction.atomic

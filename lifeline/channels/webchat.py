@@ -1,7 +1,8 @@
 """The public web chat's inbox handler. Views are in :mod:`lifeline.public.views`.
 
-A visitor is an anonymous random token in an HttpOnly cookie; the token is stored encrypted
-(with a blind index to find it), never with an IP address or user agent.
+A visitor is an anonymous random key in an HttpOnly cookie, with a secret that changes at every
+message (see :class:`Device`); the key is stored encrypted (with a blind index to find it), the
+secret only as a keyed hash, never with an IP address or user agent.
 """
 
 from __future__ import annotations
@@ -9,12 +10,17 @@ from __future__ import annotations
 import re
 import secrets
 import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from hmac import compare_digest
 
+from django.conf import settings
 from django.core import signing
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
-from lifeline.contacts.models import Identity
+from lifeline.contacts.models import Contact, Identity
 from lifeline.contacts.services import identity_get_or_create
 from lifeline.conversations.host import Reply, conversation_input
 from lifeline.conversations.models import Conversation, ConversationStatus
@@ -27,26 +33,150 @@ from .models import InboundEvent
 
 COOKIE = "lifeline_chat"
 MAX_TEXT = 2000
-MAX_TOKEN = 128  # a signed token is about 70 characters; anything longer is not ours
+MAX_TOKEN = 160  # a signed token is about 130 characters; anything longer is not ours
 _SIGNER = signing.Signer(salt="lifeline.webchat.token")
 _MESSAGE_ID = re.compile(r"[0-9a-f]{8,64}")
+_PART = re.compile(r"[A-Za-z0-9_-]{32,64}")
+#: A doubled submit of one form (the same page's message id) gets the same token back, but only
+#: this long after the first, and only while the device has sent nothing since.
+RESUBMIT_WINDOW = timedelta(seconds=60)
 
 
-def new_token() -> str:
-    """A fresh visitor token, signed by the server: the chat accepts no token it did not issue,
-    so a token planted in a browser (session fixation) is replaced, never adopted."""
-    return _SIGNER.sign(secrets.token_urlsafe(32))
+@dataclass(frozen=True)
+class Device:
+    """What a browser's chat cookie carries, signed by the server.
+
+    ``key`` names the conversation's identity for as long as it lasts (it is the identity's
+    address and, through its blind index, the inbox's ordering key). ``secret`` is good for one
+    message: every message the device sends swaps it for a new one that only this browser
+    receives, and the identity keeps a keyed hash of the current one. So a cookie planted in a
+    victim's browser (session fixation), copied from it, or kept after "end chat" goes dead at
+    the first message the rightful device sends, and never reads what follows."""
+
+    key: str
+    secret: str
+
+    @property
+    def cookie(self) -> str:
+        return _SIGNER.sign(f"{self.key}.{self.secret}")
+
+    @property
+    def ordering_key(self) -> str:
+        return ordering_key(self.key)
 
 
-def valid_token(value: str | None) -> str | None:
-    """The token if the server issued it, else None (forged, malformed, too long)."""
+def read_cookie(value: str | None) -> Device | None:
+    """The device if the server issued this cookie, else None (forged, malformed, too long)."""
     if not value or len(value) > MAX_TOKEN or not value.isascii():
         return None
     try:
-        _SIGNER.unsign(value)
+        raw = _SIGNER.unsign(value)
     except signing.BadSignature:
         return None
-    return value
+    key, _dot, secret = raw.partition(".")
+    if not (_PART.fullmatch(key) and _PART.fullmatch(secret)):
+        return None
+    return Device(key, secret)
+
+
+def _tag(secret: str) -> str:
+    return salted_hmac("lifeline.webchat.device", secret).hexdigest()[:32]
+
+
+def _derive(purpose: str, *parts: str) -> str:
+    return salted_hmac(f"lifeline.webchat.{purpose}", ":".join(parts)).hexdigest()[:43]
+
+
+def _live(identity: Identity, now: datetime) -> bool:
+    """Whether a device may still use this identity: not ended, not idle too long. Idle counts
+    from the device's own last message, which nothing else (an operator's late answer) moves."""
+    idle = timedelta(hours=settings.LIFELINE_WEBCHAT_IDLE_HOURS)
+    return bool(identity.device_tag) and (
+        identity.device_tag_at is not None and identity.device_tag_at > now - idle
+    )
+
+
+def _identity(key: str, *, lock: bool = False) -> Identity | None:
+    rows = Identity.objects.filter(channel=Channel.WEB, address_index=ordering_key(key))
+    return (rows.select_for_update() if lock else rows).first()
+
+
+def identity_for(device: Device | None) -> Identity | None:
+    """The identity this device may use now: its secret must be the current one."""
+    if device is None:
+        return None
+    identity = _identity(device.key)
+    if identity is None or not _live(identity, timezone.now()):
+        return None
+    return identity if compare_digest(identity.device_tag, _tag(device.secret)) else None
+
+
+def device_post(value: str | None, message_id: str, *, language: str) -> Device:
+    """The device a message is sent with: its current one with a fresh secret, or, when the
+    cookie is missing, forged, stale, ended or idle, a new conversation's. Call inside a
+    transaction; the caller sets the returned cookie whatever happens next."""
+    now = timezone.now()
+    device = read_cookie(value)
+    if device is not None:
+        identity = _identity(device.key, lock=True)
+        if identity is not None and _live(identity, now):
+            following = _derive("next", device.secret, message_id)
+            if compare_digest(identity.device_tag, _tag(device.secret)):
+                _set_tag(identity, following, now)
+                return Device(device.key, following)
+            if _resubmitted(identity, following, now):
+                return Device(device.key, following)
+    # A new conversation, under a key and secret only this response carries. Derived from the
+    # cookie and the page's message id, so that a doubled submit of the first message lands in
+    # the same conversation; a replay later than that gets a conversation of its own.
+    key = _derive("key", value or "", message_id)
+    secret = _derive("first", value or "", message_id)
+    existing = _identity(key, lock=True)
+    if existing is not None:
+        if _resubmitted(existing, secret, now):
+            return Device(key, secret)
+        key, secret = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    try:
+        with transaction.atomic():
+            contact = Contact.objects.create(language=language)
+            Identity.objects.create(
+                contact=contact,
+                channel=Channel.WEB,
+                address=key,
+                device_tag=_tag(secret),
+                device_tag_at=now,
+            )
+    except IntegrityError:  # the same first message, doubled, at the same moment
+        pass
+    return Device(key, secret)
+
+
+def _resubmitted(identity: Identity, secret: str, now: datetime) -> bool:
+    return (
+        compare_digest(identity.device_tag, _tag(secret))
+        and identity.device_tag_at is not None
+        and identity.device_tag_at > now - RESUBMIT_WINDOW
+    )
+
+
+def _set_tag(identity: Identity, secret: str, now: datetime) -> None:
+    identity.device_tag = _tag(secret)
+    identity.device_tag_at = now
+    identity.save(update_fields=["device_tag", "device_tag_at"])
+
+
+def end_device(device: Device | None) -> bool:
+    """End this device's chat ("end chat"): no cookie reaches the conversation any more, which
+    stays for the operators; a message still waiting in the inbox joins it. Only the current
+    device may end it (a stale copy cannot end the rightful device's chat)."""
+    if device is None:
+        return False
+    identity = _identity(device.key, lock=True)
+    if identity is None or not compare_digest(identity.device_tag or "-", _tag(device.secret)):
+        return False
+    identity.device_tag = ""
+    identity.save(update_fields=["device_tag"])
+    return True
 
 
 def message_id_or_new(value: str | None) -> str:
@@ -55,54 +185,55 @@ def message_id_or_new(value: str | None) -> str:
     return value if _MESSAGE_ID.fullmatch(value) else uuid.uuid4().hex
 
 
-def ordering_key(token: str) -> str:
-    return crypto.web_token_index(token)
+def ordering_key(key: str) -> str:
+    return crypto.web_token_index(key)
 
 
-def conversation_for(
-    token: str, *, create: bool = False, language: str = "ru"
-) -> Conversation | None:
-    identity: Identity | None
-    if not create and valid_token(token) is None:
-        return None  # not a token this server issued: it has no conversation
-    if create:
-        identity = identity_get_or_create(channel=Channel.WEB, address=token, language=language)
-    else:
-        identity = Identity.objects.filter(
-            channel=Channel.WEB, address_index=ordering_key(token)
-        ).first()
-    if identity is None:
-        return None
-    conversation = (
+def _open_conversation(identity: Identity) -> Conversation | None:
+    return (
         Conversation.objects.filter(identity=identity)
         .exclude(status=ConversationStatus.CLOSED)
         .order_by("-created_at")
         .first()
     )
-    if conversation is None and create:
+
+
+def conversation_for(device: Device | None) -> Conversation | None:
+    """The conversation this device may read now, if any."""
+    identity = identity_for(device)
+    return _open_conversation(identity) if identity is not None else None
+
+
+def _conversation_of_key(key: str, language: str) -> Conversation:
+    """The inbox's side: the conversation of the identity a message was sent under (created
+    with the conversation if this is its first message)."""
+    identity = _identity(key) or identity_get_or_create(
+        channel=Channel.WEB, address=key, language=language
+    )
+    conversation = _open_conversation(identity)
+    if conversation is None:
         conversation = Conversation.objects.create(
             contact=identity.contact, identity=identity, channel=Channel.WEB, language=language
         )
     return conversation
 
 
-def submit(*, token: str, message_id: str, text: str, language: str) -> inbox.Stored:
+def submit(*, device: Device, message_id: str, text: str, language: str) -> inbox.Stored:
     """Store one message from the page (idempotent on the page's message id)."""
-    key = ordering_key(token)
+    key = device.ordering_key
     return inbox.inbound_store(
         channel=Channel.WEB,
         external_id=f"{key}:{message_id}"[:128],
-        payload={"token": token, "text": text, "language": language},
+        payload={"key": device.key, "text": text, "language": language},
         ordering_key=key,
     )
 
 
 def handle_event(event: InboundEvent) -> tuple[Conversation | None, list[Reply]]:
     payload = event.payload or {}
-    conversation = conversation_for(
-        str(payload["token"]), create=True, language=str(payload.get("language") or "ru")
+    conversation = _conversation_of_key(
+        str(payload.get("key") or payload.get("token")), str(payload.get("language") or "ru")
     )
-    assert conversation is not None  # noqa: S101 - create=True always gives one
     replies = conversation_input(conversation, str(payload.get("text", "")))
     # The page shows the stored messages; only a secret reply (the code words, stored there as
     # a placeholder) waits in the outbox, until the page shows it once (see secrets_to_show).
@@ -136,17 +267,18 @@ def secrets_to_show(conversation: Conversation) -> dict[uuid.UUID, str]:
     return shown
 
 
-def pending(token: str) -> bool:
+def pending(device: Device | None) -> bool:
     from .models import InboundStatus
 
-    return InboundEvent.objects.filter(
-        channel=Channel.WEB, ordering_key=ordering_key(token), status=InboundStatus.PENDING
-    ).exists()
+    return device is not None and (
+        InboundEvent.objects.filter(
+            channel=Channel.WEB, ordering_key=device.ordering_key, status=InboundStatus.PENDING
+        ).exists()
+    )
 
 
-def operator_expected(token: str) -> bool:
+def operator_expected(conversation: Conversation | None) -> bool:
     """Whether the visitor's conversation is with an operator or waiting for one."""
-    conversation = conversation_for(token)
     return conversation is not None and conversation.status in (
         ConversationStatus.WAITING,
         ConversationStatus.ACTIVE,

@@ -7,7 +7,7 @@ from typing import Any
 from django.http import HttpRequest
 
 from lifeline.cases.selectors import CASE_ROLES
-from lifeline.cases.workflow import CREATE_ROLES
+from lifeline.cases.workflow import CREATE_ROLES, EXCHANGE_ROLES
 from lifeline.core.models import Role
 from lifeline.core.staff import STAFF_MANAGER_ROLES
 
@@ -22,4 +22,5 @@ def nav(request: HttpRequest) -> dict[str, Any]:
         "nav_audit": role == Role.SUPERVISOR,
         "nav_queue": role in (Role.OPERATOR, Role.SUPERVISOR),
         "nav_operations": role in (Role.LIAISON, Role.SUPERVISOR),
+        "nav_exchanges": role in EXCHANGE_ROLES,
     }

@@ -85,3 +85,19 @@ class EnrolCodeForm(forms.Form):
 
 class StaffRoleForm(forms.Form):
     role = forms.ChoiceField(label=_("Role"), choices=Role.choices)
+
+
+class ExchangeForm(forms.Form):
+    """An exchange as announced: no personal data."""
+
+    date = forms.DateField(
+        label=_("Date"), input_formats=DATE_FORMATS, help_text=_("Like 12.03.2026")
+    )
+    place = forms.CharField(label=_("Place, if known"), max_length=120, required=False)
+    released_by_ukraine = forms.IntegerField(
+        label=_("Released by Ukraine"), min_value=0, max_value=100_000
+    )
+    released_by_russia = forms.IntegerField(
+        label=_("Released by Russia"), min_value=0, max_value=100_000
+    )
+    note = forms.CharField(label=_("Note"), max_length=200, required=False)

@@ -2,7 +2,7 @@ from django.urls import path
 
 from lifeline.phone import console_views as phone_views
 
-from . import failures_views, staff_views, views, work_views
+from . import exchange_views, failures_views, staff_views, views, work_views
 
 app_name = "console"
 
@@ -29,6 +29,8 @@ urlpatterns = [
     path("search/", work_views.search, name="search"),
     path("cases/<uuid:case_id>/action/", work_views.case_action, name="case_action"),
     path("operations/", work_views.operations, name="operations"),
+    path("exchanges/", exchange_views.exchanges, name="exchanges"),
+    path("exchanges/<int:exchange_id>/", exchange_views.exchange_detail, name="exchange_detail"),
     path("calls/missed/", phone_views.missed, name="calls_missed"),
     path("calls/popup/", phone_views.popup, name="call_popup"),
     path("blocks/", phone_views.blocks, name="blocks"),

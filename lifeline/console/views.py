@@ -26,15 +26,27 @@ from lifeline.audit.models import AuditEntry
 from lifeline.audit.services import audit_record
 from lifeline.cases import workflow
 from lifeline.cases.errors import CaseError
-from lifeline.cases.models import Case, CaseStatus, DispositionKind, Exchange, OperationStatus
+from lifeline.cases.models import (
+    VERIFICATION_CHECKLIST,
+    VERIFICATION_LABELS,
+    Case,
+    CaseStatus,
+    Disposition,
+    DispositionKind,
+    Exchange,
+    OperationStatus,
+)
 from lifeline.cases.selectors import (
     CASE_ROLES,
+    EventLine,
     case_duplicates,
     case_get_for,
+    case_history,
     case_read,
     cases_visible_to,
 )
 from lifeline.conversations.models import Conversation
+from lifeline.conversations.services import CONVERSATION_ROLES
 from lifeline.core.channels import Channel
 from lifeline.core.models import Role, User
 from lifeline.core.parsing import object_id
@@ -274,26 +286,44 @@ def case_create(request: HttpRequest) -> HttpResponse:
 @require_GET
 def case_detail(request: HttpRequest, case_id: UUID) -> HttpResponse:
     user = _user(request)
-    case = case_get_for(actor=user, case_id=case_id)
+    return case_page(request, user, case_get_for(actor=user, case_id=case_id))
+
+
+def case_page(
+    request: HttpRequest,
+    user: User,
+    case: Case,
+    *,
+    status: int = 200,
+    ticked: frozenset[str] = frozenset(),
+    verify_note: str = "",
+) -> HttpResponse:
+    """The case page: everything recorded that this role may read, and the steps it may take.
+    After a refused verification the ticks and the note come back as they were sent."""
     view = case_read(actor=user, case=case)
-    events = case.events.select_related("actor").order_by("created_at")
+    event_lines, operation_lines = case_history(actor=user, case=case)
     pending = case.operations.filter(status=OperationStatus.REQUESTED).first()
     approved = case.operations.filter(status=OperationStatus.APPROVED).first()
     duplicates = case_duplicates(case)
-    timeline = _timeline(user, case, list(events))
+    disposition = Disposition.objects.filter(case=case).select_related("exchange").first()
     return render(
         request,
         "console/case_detail.html",
         {
             "view": view,
             "case": case,
-            "events": events,
-            "timeline": timeline,
+            "timeline": _timeline(user, case, event_lines),
+            "operation_lines": operation_lines,
+            "disposition": disposition,
             "transitions": {t.name for t in workflow.allowed_transitions(case=case, actor=user)},
             # Duplicates: how many exist, and links only to those this person may open.
             "duplicates": cases_visible_to(user).filter(pk__in=duplicates.values("pk")),
             "duplicate_count": duplicates.count(),
-            "checklist": workflow.VERIFICATION_CHECKLIST,
+            "checklist": [
+                (item, VERIFICATION_LABELS[item], item in ticked) for item in VERIFICATION_CHECKLIST
+            ],
+            "verify_note": verify_note,
+            "opens_conversations": user.role in CONVERSATION_ROLES,
             "pending_operation": pending,
             "approved_operation": approved,
             "can_request": user.role in workflow.OPERATION_REQUEST_ROLES
@@ -312,17 +342,23 @@ def case_detail(request: HttpRequest, case_id: UUID) -> HttpResponse:
             "dispositions": DispositionKind.choices,
             "exchanges": Exchange.objects.all()[:50],
         },
+        status=status,
     )
 
 
-def _timeline(user: User, case: Case, events: list[Any]) -> list[dict[str, Any]]:
-    """Case events, and the requester's messages for those who work with conversations,
-    in one time line. Reading the messages is audited."""
+def _timeline(user: User, case: Case, events: list[EventLine]) -> list[dict[str, Any]]:
+    """Case events, and the requester's messages for those who work with conversations (and
+    for the verifier while the application waits for him: he checks the details against what
+    the man wrote), in one time line. Reading the messages is audited."""
     from lifeline.conversations.models import Message
-    from lifeline.conversations.services import CONVERSATION_ROLES
 
-    rows: list[dict[str, Any]] = [{"at": e.created_at, "kind": "event", "event": e} for e in events]
-    if case.requester_id and user.role in CONVERSATION_ROLES:
+    rows: list[dict[str, Any]] = [
+        {"at": e.event.created_at, "kind": "event", "line": e} for e in events
+    ]
+    reads_messages = user.role in CONVERSATION_ROLES or (
+        user.role == Role.VERIFIER and case.status == CaseStatus.APPLIED
+    )
+    if case.requester_id and reads_messages:
         # Whoever may open this case (checked by the caller) and works with conversations
         # sees its requester's messages.
         visible = Conversation.objects.filter(contact_id=case.requester_id)

@@ -28,7 +28,7 @@ from lifeline.core.models import Role, User
 from lifeline.core.parsing import ascii_int, clean_text, object_id
 
 from .decorators import role_required
-from .views import _user
+from .views import _user, case_page
 
 WORK_ROLES = (Role.OPERATOR, Role.SUPERVISOR)
 
@@ -288,12 +288,26 @@ def case_action(request: HttpRequest, case_id: UUID) -> HttpResponse:
     post = request.POST
     try:
         if action == "verify":
-            workflow.case_verify(
-                case=case,
-                actor=user,
-                note=post.get("note") or None,
-                checklist={k: post.get(k) == "on" for k in workflow.VERIFICATION_CHECKLIST},
-            )
+            ticked = frozenset(k for k in workflow.VERIFICATION_CHECKLIST if post.get(k) == "on")
+            try:
+                workflow.case_verify(
+                    case=case,
+                    actor=user,
+                    note=post.get("note") or None,
+                    checklist=dict.fromkeys(ticked, True),
+                )
+            except CaseError as error:
+                # The page comes back with his ticks and note, and says what is missing.
+                messages.error(request, str(error))
+                case.refresh_from_db()
+                return case_page(
+                    request,
+                    user,
+                    case,
+                    status=400,
+                    ticked=ticked,
+                    verify_note=clean_text(post.get("note") or "", max_length=4000),
+                )
         elif action == "reject":
             workflow.case_reject(case=case, actor=user, reason=post.get("reason", ""))
         elif action == "mark_ready":

@@ -41,6 +41,11 @@ class Identity(SealedModel):
     channel = models.CharField(max_length=16, choices=Channel.choices)
     address = EncryptedTextField()
     address_index = models.CharField(max_length=32, editable=False)
+    # Web chat only: a keyed hash of the one device secret that may use this identity now
+    # (it changes with every message the device sends; "" once the device's chat has ended),
+    # and when it last changed. See :mod:`lifeline.channels.webchat`.
+    device_tag = models.CharField(max_length=32, blank=True, default="", editable=False)
+    device_tag_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     blind_index_columns = ("address_index",)

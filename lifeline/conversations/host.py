@@ -693,7 +693,8 @@ def _reidentify_allowed(
         allowed &= limits.hit(f"reid:sn:{number_key}", limit=limit, window=window)
     if conversation is not None:
         allowed &= limits.hit(f"reid:id:{conversation.identity_id}", limit=limit, window=window)
-    return allowed and limits.budget("secret_hash")
+    channel = conversation.channel if conversation is not None else "phone"
+    return allowed and limits.budget("secret_hash", channel=channel)
 
 
 # --- Commands ---------------------------------------------------------------------------

@@ -38,8 +38,15 @@ def count(name: str, *, window: int) -> int:
     return int(value) if value is not None else 0
 
 
-def budget(name: str) -> bool:
+def budget(name: str, *, channel: str = "") -> bool:
     """Take one unit of a global budget for expensive work (settings ``LIFELINE_BUDGETS``:
-    name -> (units, seconds)). False when it is spent: the caller must not do the work."""
+    name -> (units, seconds)). False when it is spent: the caller must not do the work.
+
+    With a ``channel`` that has a share in ``LIFELINE_BUDGET_SHARES``, the unit comes from that
+    channel's part of the budget only: a flood on one channel spends its own part and leaves the
+    other channels theirs."""
     units, seconds = settings.LIFELINE_BUDGETS[name]
+    share = getattr(settings, "LIFELINE_BUDGET_SHARES", {}).get(name, {}).get(channel)
+    if share is not None:
+        return hit(f"budget:{name}:{channel}", limit=max(1, int(units * share)), window=seconds)
     return hit(f"budget:{name}", limit=units, window=seconds)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import DatabaseError
+from django.db import DatabaseError, transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -19,7 +19,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from lifeline.channels import inbox, webchat
-from lifeline.core.db import serial_write_if_free
+from lifeline.conversations.models import Conversation
+from lifeline.core.db import serial_write, serial_write_if_free
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +43,7 @@ class Line:
     secret: bool  # the code words, shown now and never again
 
 
-def _transcript(token: str | None) -> tuple[list[Line], object]:
-    if not token:
-        return [], None
-    conversation = webchat.conversation_for(token)
+def _transcript(conversation: Conversation | None) -> tuple[list[Line], object]:
     if conversation is None:
         return [], None
     secrets = webchat.secrets_to_show(conversation)
@@ -58,31 +56,32 @@ def _transcript(token: str | None) -> tuple[list[Line], object]:
     return lines, buttons
 
 
-def _context(request: HttpRequest, token: str | None, **extra: object) -> dict[str, object]:
-    lines, buttons = _transcript(token)
+def _context(device: webchat.Device | None, **extra: object) -> dict[str, object]:
+    conversation = webchat.conversation_for(device)
+    lines, buttons = _transcript(conversation)
     return {
         "messages": lines,
         "buttons": buttons if isinstance(buttons, list) else [],
-        "waiting": bool(token) and webchat.pending(str(token)),
+        "waiting": webchat.identity_for(device) is not None and webchat.pending(device),
         # An operator has it or will take it: without JavaScript nothing refreshes the page
         # (a timed reload would throw away what he is typing), so a button checks for replies.
-        "operator_expected": bool(token) and webchat.operator_expected(str(token)),
+        "operator_expected": webchat.operator_expected(conversation),
         "message_id": uuid.uuid4().hex,
         "max_text": webchat.MAX_TEXT,
         **extra,
     }
 
 
-def _token(request: HttpRequest) -> str | None:
-    """The visitor's token, only if this server issued it."""
-    return webchat.valid_token(request.COOKIES.get(webchat.COOKIE))
+def _device(request: HttpRequest) -> webchat.Device | None:
+    """The visitor's device, only if this server issued its cookie."""
+    return webchat.read_cookie(request.COOKIES.get(webchat.COOKIE))
 
 
-def _set_token(response: HttpResponse, token: str) -> None:
+def _set_cookie(response: HttpResponse, device: webchat.Device) -> None:
     # No max_age: the cookie ends with the browser session, so a seized phone keeps less.
     response.set_cookie(
         webchat.COOKIE,
-        token,
+        device.cookie,
         path="/chat/",
         httponly=True,
         samesite="Strict",
@@ -91,31 +90,39 @@ def _set_token(response: HttpResponse, token: str) -> None:
 
 
 def _drop_bad_cookie(request: HttpRequest, response: HttpResponse) -> HttpResponse:
-    if webchat.COOKIE in request.COOKIES and _token(request) is None:
+    if webchat.COOKIE in request.COOKIES and _device(request) is None:
         response.delete_cookie(webchat.COOKIE, path="/chat/", samesite="Strict")
     return response
 
 
-def _over_limit(token: str) -> bool:
-    key = webchat.ordering_key(token)
+def _over_limit(device: webchat.Device) -> bool:
+    key = device.ordering_key
     minute, day = f"chat:m:{key}", f"chat:d:{key}"
     cache.add(minute, 0, 60)
     cache.add(day, 0, 24 * 3600)
     return cache.incr(minute) > RATE_PER_MINUTE or cache.incr(day) > RATE_PER_DAY
 
 
+def _busy_page(request: HttpRequest, device: webchat.Device | None, text: str) -> HttpResponse:
+    log.warning("web chat message not stored: the database is busy")
+    busy = _(
+        "We are very busy right now and could not take your message. Please press "
+        "Send again in a moment — your text is still in the box."
+    )
+    return render(request, "public/chat.html", _context(device, error=busy, draft=text), status=503)
+
+
 @never_cache
 @require_http_methods(["GET", "POST"])
 def chat(request: HttpRequest) -> HttpResponse:
-    token = _token(request)
     if request.method == "GET":
         return _drop_bad_cookie(
-            request, render(request, "public/chat.html", _context(request, token))
+            request, render(request, "public/chat.html", _context(_device(request)))
         )
     # A pressed answer button wins over whatever is in the text box.
     text = (request.POST.get("choice") or request.POST.get("text") or "").strip()
     message_id = webchat.message_id_or_new(request.POST.get("message_id"))
-    error, status = "", 400
+    error = ""
     if not text:
         error = _("Please write a message first.")
     elif len(text) > webchat.MAX_TEXT:
@@ -123,50 +130,56 @@ def chat(request: HttpRequest) -> HttpResponse:
             "This message is too long. Please split it into shorter ones "
             "(at most %(limit)s characters)."
         ) % {"limit": webchat.MAX_TEXT}
-    new_token = token or webchat.new_token()
-    if not error and _over_limit(new_token):
-        error, status = (
-            _(
-                "You are writing faster than we can read. Please wait a minute and "
-                "send it again — your text is still in the box."
-            ),
-            429,
-        )
     if error:
         # Nothing typed is lost: the text goes back into the box.
         return render(
             request,
             "public/chat.html",
-            _context(request, token, error=error, draft=text),
-            status=status,
+            _context(_device(request), error=error, draft=text),
+            status=400,
         )
+    # Every message swaps the device's secret (see webchat.Device): the cookie the browser
+    # brought goes dead here, whoever else holds a copy of it.
+    language = get_language() or "ru"
     try:
-        webchat.submit(
-            token=new_token, message_id=message_id, text=text, language=get_language() or "ru"
-        )
+        with serial_write(), transaction.atomic():
+            device = webchat.device_post(
+                request.COOKIES.get(webchat.COOKIE), message_id, language=language
+            )
     except DatabaseError:
-        log.warning("web chat message not stored: the database is busy")
-        busy = _(
-            "We are very busy right now and could not take your message. Please press "
-            "Send again in a moment — your text is still in the box."
-        )
-        return render(
+        return _busy_page(request, None, text)
+    if _over_limit(device):
+        response = render(
             request,
             "public/chat.html",
-            _context(request, token, error=busy, draft=text),
-            status=503,
+            _context(
+                device,
+                error=_(
+                    "You are writing faster than we can read. Please wait a minute and "
+                    "send it again — your text is still in the box."
+                ),
+                draft=text,
+            ),
+            status=429,
         )
+        _set_cookie(response, device)
+        return response
+    try:
+        webchat.submit(device=device, message_id=message_id, text=text, language=language)
+    except DatabaseError:
+        response = _busy_page(request, device, text)
+        _set_cookie(response, device)
+        return response
     # The event is committed; answer it now if nobody else is writing (the worker would do it
     # otherwise, a moment later). A failure here loses nothing: the event waits in the inbox.
     with serial_write_if_free() as free:
         if free:
             try:
-                inbox.process_all(webchat.ordering_key(new_token), limit=10)
+                inbox.process_all(device.ordering_key, limit=10)
             except DatabaseError:
                 log.warning("web chat message stored; the worker will answer it")
     response = HttpResponseRedirect(reverse("public:chat") + "#end")
-    if token is None:  # none, or one this server did not issue: a fresh one replaces it
-        _set_token(response, new_token)
+    _set_cookie(response, device)
     return response
 
 
@@ -174,17 +187,34 @@ def chat(request: HttpRequest) -> HttpResponse:
 @require_GET
 def chat_transcript(request: HttpRequest) -> HttpResponse:
     """The transcript alone, for the page's refresh script."""
-    token = _token(request)
     return _drop_bad_cookie(
-        request, render(request, "public/_transcript.html", _context(request, token))
+        request, render(request, "public/_transcript.html", _context(_device(request)))
     )
 
 
 @never_cache
 @require_POST
 def chat_end(request: HttpRequest) -> HttpResponse:
-    """Forget this device: the public cookies go (the conversation stays for the operators)
-    and the browser leaves for a neutral site."""
+    """Forget this device: its chat ends on the server too (the conversation stays for the
+    operators), the public cookies go and the browser leaves for a neutral site. If the database
+    is too busy to end it, the visitor is told so and may try again."""
+    try:
+        with serial_write(), transaction.atomic():
+            webchat.end_device(_device(request))
+    except DatabaseError:
+        log.warning("web chat not ended: the database is busy")
+        return render(
+            request,
+            "public/chat.html",
+            _context(
+                _device(request),
+                error=_(
+                    "We could not end the chat just now. Please press “End the chat on this "
+                    "device” again in a moment."
+                ),
+            ),
+            status=503,
+        )
     response = HttpResponseRedirect(settings.LIFELINE_NEUTRAL_URL)
     response.delete_cookie(webchat.COOKIE, path="/chat/", samesite="Strict")
     response.delete_cookie(settings.CSRF_COOKIE_NAME, path=settings.CSRF_COOKIE_PATH)

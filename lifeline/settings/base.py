@@ -244,6 +244,16 @@ LIFELINE_REIDENTIFY_WINDOW = env.int("LIFELINE_REIDENTIFY_WINDOW", default=24 * 
 LIFELINE_BUDGETS = {
     "secret_hash": (env.int("LIFELINE_SECRET_HASH_BUDGET", default=120), 60),
 }
+# The share of a budget each channel may take, so that a flood on one channel (the anonymous web
+# chat, where every probe can bring a fresh cookie) cannot starve the others: name -> channel ->
+# fraction. A channel not listed takes from the whole budget.
+LIFELINE_BUDGET_SHARES = {
+    "secret_hash": {"web": 0.4, "telegram": 0.4, "phone": 0.2},
+}
+
+# A web-chat device token ends after this many hours without a message in either direction: the
+# transcript is no longer shown on that device and the next message starts a new conversation.
+LIFELINE_WEBCHAT_IDLE_HOURS = env.float("LIFELINE_WEBCHAT_IDLE_HOURS", default=24.0)
 
 # Where "end the chat" and the quick exit send the visitor: a neutral site.
 LIFELINE_NEUTRAL_URL = env.str("LIFELINE_NEUTRAL_URL", default="https://yandex.ru/pogoda/")

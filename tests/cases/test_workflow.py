@@ -304,7 +304,7 @@ def test_failed_operation_returns_case_to_ready(staff: Staff) -> None:
             lambda c, s: workflow.case_verify(
                 case=c, actor=s.verifier, checklist={**CHECKLIST, "no_provocation_signs": False}
             ),
-            "no_provocation_signs",
+            "No sign of an ambush",
         ),
     ],
 )

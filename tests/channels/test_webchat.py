@@ -41,13 +41,20 @@ def test_first_message_sets_an_anonymous_cookie_and_gets_an_answer() -> None:
     assert "Hello" in page
     assert "Who are you?" in page
     assert 'value="A serviceman, I want to apply"' in page  # answers as buttons
-    # The token is stored only encrypted, and nothing about the visitor's address or agent.
+    # The key is stored only encrypted, the secret only as a keyed hash, and nothing about the
+    # visitor's address or agent.
+    from lifeline.channels import webchat
+
     identity = Identity.objects.get(channel="web")
-    assert identity.address == cookie.value
+    device = webchat.read_cookie(cookie.value)
+    assert device is not None
+    assert identity.address == device.key
     from tests.test_canary import dump_database
 
     dump = dump_database()
     assert cookie.value not in dump
+    assert device.key not in dump
+    assert device.secret not in dump
     assert "203.0.113.9" not in dump
     assert "canary-agent" not in dump
 
@@ -125,9 +132,9 @@ def test_a_telegram_backlog_does_not_delay_the_web_chat() -> None:
 
     for n in range(60):
         telegram.store_update(update(1_000_000 + n, 9_000_000 + n, "/start"))
-    tokens = [webchat.new_token() for _ in range(5)]
-    for number, token in enumerate(tokens):
-        webchat.submit(token=token, message_id=f"{number:08x}", text="Привет", language="ru")
+    devices = [webchat.Device(f"{n:032x}", "s" * 32) for n in range(5)]
+    for number, device in enumerate(devices):
+        webchat.submit(device=device, message_id=f"{number:08x}", text="Привет", language="ru")
     assert inbox.process_all(limit=10) == 10
     web = InboundEvent.objects.filter(channel="web")
     assert web.filter(status="done").count() == 5

@@ -6,12 +6,14 @@ Expected: a status code, or "otp" (redirect to the second factor) — nothing el
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from lifeline.cases import workflow
 from lifeline.core.models import Role
 from tests.factories import Staff, advance, create_case, login_unverified, login_verified
 
@@ -104,6 +106,10 @@ MATRIX: dict[str, dict[str, dict[str, int]]] = {
         "POST": only("supervisor", "operator", ok=405),
     },
     "blocks": {"GET": only("supervisor"), "POST": only("supervisor", ok=302)},
+    # Exchanges: supervisors. POST with an empty form: its errors (400); on an exchange, an
+    # unknown action: back to it.
+    "exchanges": {"GET": only("supervisor"), "POST": only("supervisor", ok=400)},
+    "exchange_detail": {"GET": only("supervisor"), "POST": only("supervisor", ok=302)},
 }
 
 #: Pages an unverified session may reach (everything else redirects to the second factor).
@@ -143,7 +149,14 @@ def world() -> dict[str, Any]:
     start_flow(None, "operator_call", language="en", operator=staff.operator)
     run = FlowRun.objects.get(operator=staff.operator)
     change = staff_request_totp_reset(actor=staff.admin, user=staff.operator)
+    exchange = workflow.exchange_record(
+        actor=staff.supervisor,
+        date=date(2026, 3, 1),
+        released_by_ukraine=10,
+        released_by_russia=12,
+    )
     return {
+        "exchange": exchange,
         "staff": staff,
         "case": case,
         "conversation": conversation,
@@ -164,6 +177,8 @@ def url_for(name: str, world: dict[str, Any]) -> str:
         kwargs = {"user_id": world["staff"].operator.pk}
     elif name == "staff_change":
         kwargs = {"change_id": world["change"].pk}
+    elif name == "exchange_detail":
+        kwargs = {"exchange_id": world["exchange"].pk}
     return reverse(f"console:{name}", kwargs=kwargs)
 
 

@@ -184,6 +184,7 @@ def test_a_global_hash_budget_stops_a_probe_flood(
     settings: SettingsWrapper, hashes: list[int]
 ) -> None:
     settings.LIFELINE_BUDGETS = {"secret_hash": (2, 60)}
+    settings.LIFELINE_BUDGET_SHARES = {}
     attempt("ПР-200001", WRONG_WORDS)
     attempt("ПР-200002", WRONG_WORDS)
     conversation = web_conversation()
@@ -194,6 +195,31 @@ def test_a_global_hash_budget_stops_a_probe_flood(
     assert "An operator will check it is you" in replies[0].text
     conversation.refresh_from_db()
     assert (conversation.status, conversation.priority) == (ConversationStatus.WAITING, 1)
+
+
+def test_a_web_probe_flood_does_not_starve_telegram(
+    settings: SettingsWrapper, hashes: list[int]
+) -> None:
+    """Anonymous web probes (a fresh cookie each) spend the web chat's share of the hash budget
+    only: a soldier writing from Telegram still has his code words checked by the bot."""
+    settings.LIFELINE_BUDGETS = {"secret_hash": (10, 60)}
+    settings.LIFELINE_BUDGET_SHARES = {"secret_hash": {"web": 0.4, "telegram": 0.4}}
+    for n in range(6):
+        attempt(f"ПР-3000{n:02d}", WRONG_WORDS)
+    assert len(hashes) == 4  # the web share: 4 of 10
+    staff = Staff()
+    case = genuine("ПР-300099", staff)
+    identity = identity_get_or_create(channel=Channel.TELEGRAM, address="424242")
+    telegram = Conversation.objects.create(
+        contact=identity.contact, identity=identity, channel=Channel.TELEGRAM, language="en"
+    )
+    at_code_words(telegram, "ПР-300099")
+    hashes.clear()
+    replies = conversation_input(telegram, GENUINE_WORDS)
+    assert hashes == [1]
+    assert "An operator will check it is you" not in replies[0].text
+    run = FlowRun.objects.get(conversation=telegram, status=FlowRunStatus.ACTIVE)
+    assert run.case_id == case.pk
 
 
 def test_typed_code_words_are_never_stored() -> None:

@@ -46,9 +46,9 @@ def test_waiting_for_an_operator_without_javascript(language: str, hint: str) ->
     page = client.get("/chat/").content.decode()
     assert 'id="check-replies"' not in page  # the bot answers at once: nothing to wait for
 
-    token = webchat.valid_token(client.cookies[webchat.COOKIE].value)
-    assert token is not None
-    conversation = webchat.conversation_for(token)
+    device = webchat.read_cookie(client.cookies[webchat.COOKIE].value)
+    assert device is not None
+    conversation = webchat.conversation_for(device)
     assert conversation is not None
     staff = Staff()
     services.conversation_take(conversation=conversation, actor=staff.operator)
