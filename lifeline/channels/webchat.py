@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import secrets
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from hmac import compare_digest
 
@@ -54,7 +54,7 @@ class Device:
     the first message the rightful device sends, and never reads what follows."""
 
     key: str
-    secret: str
+    secret: str = field(repr=False)
 
     @property
     def cookie(self) -> str:
@@ -109,6 +109,18 @@ def identity_for(device: Device | None) -> Identity | None:
     if identity is None or not _live(identity, timezone.now()):
         return None
     return identity if compare_digest(identity.device_tag, _tag(device.secret)) else None
+
+
+def superseded(device: Device | None) -> bool:
+    """A cookie this server issued whose identity lives on under a newer secret."""
+    if device is None:
+        return False
+    identity = _identity(device.key)
+    return (
+        identity is not None
+        and bool(identity.device_tag)
+        and not compare_digest(identity.device_tag, _tag(device.secret))
+    )
 
 
 def device_post(value: str | None, message_id: str, *, language: str) -> Device:
@@ -231,9 +243,10 @@ def submit(*, device: Device, message_id: str, text: str, language: str) -> inbo
 
 def handle_event(event: InboundEvent) -> tuple[Conversation | None, list[Reply]]:
     payload = event.payload or {}
-    conversation = _conversation_of_key(
-        str(payload.get("key") or payload.get("token")), str(payload.get("language") or "ru")
-    )
+    key = payload.get("key") or payload.get("token")
+    if not isinstance(key, str) or not key:
+        raise ValueError("a web-chat event without its conversation key")
+    conversation = _conversation_of_key(key, str(payload.get("language") or "ru"))
     replies = conversation_input(conversation, str(payload.get("text", "")))
     # The page shows the stored messages; only a secret reply (the code words, stored there as
     # a placeholder) waits in the outbox, until the page shows it once (see secrets_to_show).

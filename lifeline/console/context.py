@@ -16,6 +16,10 @@ def nav(request: HttpRequest) -> dict[str, Any]:
     user = getattr(request, "user", None)
     role = getattr(user, "role", None) if user is not None and user.is_authenticated else None
     return {
+        # Error pages (403, 404) keep the console's layout for signed-in staff inside it.
+        "error_layout": "console/base.html"
+        if role is not None and request.path.startswith("/console/")
+        else "base.html",
         "nav_cases": role in CASE_ROLES,
         "nav_create": role in CREATE_ROLES,
         "nav_staff": role in STAFF_MANAGER_ROLES,
@@ -23,4 +27,5 @@ def nav(request: HttpRequest) -> dict[str, Any]:
         "nav_queue": role in (Role.OPERATOR, Role.SUPERVISOR),
         "nav_operations": role in (Role.LIAISON, Role.SUPERVISOR),
         "nav_exchanges": role in EXCHANGE_ROLES,
+        "nav_verification": role in (Role.VERIFIER, Role.SUPERVISOR),
     }

@@ -15,6 +15,7 @@ urlpatterns = [
     path("cases/", views.case_list, name="case_list"),
     path("cases/new/", views.case_create, name="case_create"),
     path("cases/<uuid:case_id>/", views.case_detail, name="case_detail"),
+    path("verification/", views.verification_queue, name="verification_queue"),
     path("enrol/", staff_views.enrol, name="enrol"),
     path("staff/", staff_views.staff_list, name="staff_list"),
     path("staff/new/", staff_views.staff_create, name="staff_create"),

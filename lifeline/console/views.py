@@ -46,7 +46,7 @@ from lifeline.cases.selectors import (
     cases_visible_to,
 )
 from lifeline.conversations.models import Conversation
-from lifeline.conversations.services import CONVERSATION_ROLES
+from lifeline.conversations.services import CONVERSATION_ROLES, conversations_visible_to
 from lifeline.core.channels import Channel
 from lifeline.core.models import Role, User
 from lifeline.core.parsing import object_id
@@ -282,6 +282,26 @@ def case_create(request: HttpRequest) -> HttpResponse:
     return render(request, "console/case_create.html", {"form": form})
 
 
+@role_required(Role.VERIFIER, Role.SUPERVISOR)
+@require_GET
+def verification_queue(request: HttpRequest) -> HttpResponse:
+    """Applications waiting for verification, the longest wait first, with how many other
+    cases share their details (never merged automatically: the verifier looks)."""
+    user = _user(request)
+    waiting = list(
+        cases_visible_to(user)
+        .filter(status=CaseStatus.APPLIED)
+        .select_related("assignee")
+        .order_by("created_at")[:200]
+    )
+    rows = [{"case": case, "duplicates": case_duplicates(case).count()} for case in waiting]
+    return render(
+        request,
+        "console/verification_queue.html",
+        {"rows": rows, "total": cases_visible_to(user).filter(status=CaseStatus.APPLIED).count()},
+    )
+
+
 @role_required(*CASE_ROLES)
 @require_GET
 def case_detail(request: HttpRequest, case_id: UUID) -> HttpResponse:
@@ -323,7 +343,6 @@ def case_page(
                 (item, VERIFICATION_LABELS[item], item in ticked) for item in VERIFICATION_CHECKLIST
             ],
             "verify_note": verify_note,
-            "opens_conversations": user.role in CONVERSATION_ROLES,
             "pending_operation": pending,
             "approved_operation": approved,
             "can_request": user.role in workflow.OPERATION_REQUEST_ROLES
@@ -375,7 +394,25 @@ def _timeline(user: User, case: Case, events: list[EventLine]) -> list[dict[str,
                 object_id=case.pk,
                 fields=["messages"],
             )
-        rows += [{"at": m.created_at, "kind": "message", "message": m} for m in messages_]
+        # A link to the conversation only where this reader may open it (no dead ends).
+        openable = (
+            set(
+                conversations_visible_to(user)
+                .filter(pk__in={m.conversation_id for m in messages_})
+                .values_list("pk", flat=True)
+            )
+            if user.role in CONVERSATION_ROLES
+            else set()
+        )
+        rows += [
+            {
+                "at": m.created_at,
+                "kind": "message",
+                "message": m,
+                "openable": m.conversation_id in openable,
+            }
+            for m in messages_
+        ]
         from lifeline.phone.models import Call
 
         rows += [

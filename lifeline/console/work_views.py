@@ -82,6 +82,10 @@ def conversation(request: HttpRequest, conversation_id: UUID) -> HttpResponse:
                 )
             elif action == "bot":
                 conversations.conversation_return_to_bot(conversation=item, actor=user)
+                # The bot has it now: the operator's next place is the queue, not a page he
+                # may no longer open.
+                messages.success(request, _("The bot has the conversation again."))
+                return redirect("console:queue")
             elif action == "assign" and user.role == Role.SUPERVISOR:
                 assignee = User.objects.get(pk=_int(request.POST.get("assignee")))
                 conversations.conversation_assign(conversation=item, actor=user, assignee=assignee)

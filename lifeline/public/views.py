@@ -8,7 +8,6 @@ import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import DatabaseError, transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -20,6 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from lifeline.channels import inbox, webchat
 from lifeline.conversations.models import Conversation
+from lifeline.core import limits
 from lifeline.core.db import serial_write, serial_write_if_free
 
 log = logging.getLogger(__name__)
@@ -43,10 +43,11 @@ class Line:
     secret: bool  # the code words, shown now and never again
 
 
-def _transcript(conversation: Conversation | None) -> tuple[list[Line], object]:
+def _transcript(conversation: Conversation | None, reveal: bool) -> tuple[list[Line], object]:
     if conversation is None:
         return [], None
-    secrets = webchat.secrets_to_show(conversation)
+    # Showing the code words is their one delivery (a write): not on an error page.
+    secrets = webchat.secrets_to_show(conversation) if reveal else {}
     messages = list(conversation.messages.order_by("created_at"))
     lines = [
         Line(m.pk, m.direction, secrets.get(m.pk, m.text or ""), m.pk in secrets) for m in messages
@@ -56,9 +57,11 @@ def _transcript(conversation: Conversation | None) -> tuple[list[Line], object]:
     return lines, buttons
 
 
-def _context(device: webchat.Device | None, **extra: object) -> dict[str, object]:
+def _context(
+    device: webchat.Device | None, *, reveal: bool = True, **extra: object
+) -> dict[str, object]:
     conversation = webchat.conversation_for(device)
-    lines, buttons = _transcript(conversation)
+    lines, buttons = _transcript(conversation, reveal)
     return {
         "messages": lines,
         "buttons": buttons if isinstance(buttons, list) else [],
@@ -95,12 +98,13 @@ def _drop_bad_cookie(request: HttpRequest, response: HttpResponse) -> HttpRespon
     return response
 
 
-def _over_limit(device: webchat.Device) -> bool:
+def _over_limit(device: webchat.Device | None) -> bool:
+    """Per conversation key, before anything is written (a new conversation has none yet)."""
+    if device is None:
+        return False
     key = device.ordering_key
-    minute, day = f"chat:m:{key}", f"chat:d:{key}"
-    cache.add(minute, 0, 60)
-    cache.add(day, 0, 24 * 3600)
-    return cache.incr(minute) > RATE_PER_MINUTE or cache.incr(day) > RATE_PER_DAY
+    within_minute = limits.hit(f"chat:m:{key}", limit=RATE_PER_MINUTE, window=60)
+    return not (within_minute and limits.hit(f"chat:d:{key}", limit=RATE_PER_DAY, window=86400))
 
 
 def _busy_page(request: HttpRequest, device: webchat.Device | None, text: str) -> HttpResponse:
@@ -109,7 +113,12 @@ def _busy_page(request: HttpRequest, device: webchat.Device | None, text: str) -
         "We are very busy right now and could not take your message. Please press "
         "Send again in a moment — your text is still in the box."
     )
-    return render(request, "public/chat.html", _context(device, error=busy, draft=text), status=503)
+    return render(
+        request,
+        "public/chat.html",
+        _context(device, reveal=False, error=busy, draft=text),
+        status=503,
+    )
 
 
 @never_cache
@@ -138,22 +147,14 @@ def chat(request: HttpRequest) -> HttpResponse:
             _context(_device(request), error=error, draft=text),
             status=400,
         )
-    # Every message swaps the device's secret (see webchat.Device): the cookie the browser
-    # brought goes dead here, whoever else holds a copy of it.
-    language = get_language() or "ru"
-    try:
-        with serial_write(), transaction.atomic():
-            device = webchat.device_post(
-                request.COOKIES.get(webchat.COOKIE), message_id, language=language
-            )
-    except DatabaseError:
-        return _busy_page(request, None, text)
-    if _over_limit(device):
-        response = render(
+    incoming = _device(request)
+    if _over_limit(incoming):
+        return render(
             request,
             "public/chat.html",
             _context(
-                device,
+                incoming,
+                reveal=False,
                 error=_(
                     "You are writing faster than we can read. Please wait a minute and "
                     "send it again — your text is still in the box."
@@ -162,31 +163,42 @@ def chat(request: HttpRequest) -> HttpResponse:
             ),
             status=429,
         )
-        _set_cookie(response, device)
-        return response
+    # Every message swaps the device's secret (see webchat.Device): the cookie the browser
+    # brought goes dead here, whoever else holds a copy of it. The swap and the message are
+    # one transaction: if either fails, the old cookie stays good and nothing is half-done.
+    language = get_language() or "ru"
     try:
-        webchat.submit(device=device, message_id=message_id, text=text, language=language)
+        with serial_write(), transaction.atomic():
+            device = webchat.device_post(
+                request.COOKIES.get(webchat.COOKIE), message_id, language=language
+            )
+            webchat.submit(device=device, message_id=message_id, text=text, language=language)
     except DatabaseError:
-        response = _busy_page(request, device, text)
-        _set_cookie(response, device)
-        return response
+        return _busy_page(request, incoming, text)
+    if incoming is None or incoming.key != device.key:
+        _over_limit(device)  # a new conversation's first message counts toward its limit
+    response = HttpResponseRedirect(reverse("public:chat") + "#end")
+    _set_cookie(response, device)
     # The event is committed; answer it now if nobody else is writing (the worker would do it
     # otherwise, a moment later). A failure here loses nothing: the event waits in the inbox.
     with serial_write_if_free() as free:
         if free:
             try:
                 inbox.process_all(device.ordering_key, limit=10)
-            except DatabaseError:
+            except Exception:  # noqa: BLE001 - the worker answers it; the new cookie must go out
                 log.warning("web chat message stored; the worker will answer it")
-    response = HttpResponseRedirect(reverse("public:chat") + "#end")
-    _set_cookie(response, device)
     return response
 
 
 @never_cache
 @require_GET
 def chat_transcript(request: HttpRequest) -> HttpResponse:
-    """The transcript alone, for the page's refresh script."""
+    """The transcript alone, for the page's refresh script. A cookie that was ours but is no
+    longer current (a message just swapped it) gets 409, which the script ignores: an empty
+    transcript would make it reload the page and cancel the send."""
+    device = _device(request)
+    if webchat.superseded(device):
+        return HttpResponse(status=409)
     return _drop_bad_cookie(
         request, render(request, "public/_transcript.html", _context(_device(request)))
     )

@@ -66,3 +66,34 @@ def test_web_chat_completes_the_intake(live_server: LiveServer, javascript: bool
         "applied",
     )
     assert case.phone_situation == "second_phone"
+
+
+def test_a_slow_answer_to_a_message_does_not_split_the_chat(
+    live_server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every message changes the chat cookie. On a slow answer the page's 3-second refresh
+    used to fire while a message was on its way, find the old cookie no longer current and
+    reload the page, cancelling the send before the new cookie arrived: the chat split in two.
+    Here the answer to each message takes 4 seconds."""
+    import time
+
+    from lifeline.channels import inbox
+    from lifeline.conversations.models import Conversation
+
+    real = inbox.process_all
+
+    def slow(*args: object, **kwargs: object) -> int:
+        time.sleep(4)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(inbox, "process_all", slow)
+    with browser_page(locale="ru-RU", javascript=True) as page:
+        page.goto(f"{live_server.url}/chat/")
+        for marker in ("первое-сообщение", "второе-сообщение", "третье-сообщение"):
+            page.fill("#chat-text", marker)
+            page.click("button.send")
+            page.wait_for_load_state("load")
+            expect(page.locator(".transcript")).to_contain_text(marker)
+        for marker in ("первое-сообщение", "второе-сообщение"):
+            expect(page.locator(".transcript")).to_contain_text(marker)
+    assert Conversation.objects.filter(channel="web").count() == 1

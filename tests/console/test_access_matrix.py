@@ -106,6 +106,10 @@ MATRIX: dict[str, dict[str, dict[str, int]]] = {
         "POST": only("supervisor", "operator", ok=405),
     },
     "blocks": {"GET": only("supervisor"), "POST": only("supervisor", ok=302)},
+    "verification_queue": {
+        "GET": only("supervisor", "verifier"),
+        "POST": only("supervisor", "verifier", ok=405),
+    },
     # Exchanges: supervisors. POST with an empty form: its errors (400); on an exchange, an
     # unknown action: back to it.
     "exchanges": {"GET": only("supervisor"), "POST": only("supervisor", ok=400)},

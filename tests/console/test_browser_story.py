@@ -5,7 +5,8 @@
 3. a verifier sees a duplicate warning and verifies the case;
 4. an operator re-identifies the man by his code words and marks the case ready;
 5. supervisor A requests an operation, A's own approval is refused, supervisor B approves;
-6. the liaison records the surrender; the timeline shows every step.
+6. the liaison records the surrender; the timeline shows every step;
+7. a supervisor records an exchange and attaches him; the case page shows every note.
 
 Screenshots go to test-artifacts/. The ORM is used only between browser sessions."""
 
@@ -146,6 +147,17 @@ def test_the_two_stage_story(live_server: LiveServer, settings: SettingsWrapper)
         sign_in(page, base, "vera", code)
         page.goto(f"{base}/console/cases/{case.pk}/")
         expect(page.locator("#duplicates")).to_contain_text("Possible duplicate")
+        # What he wrote is on the page (the phone script's case has no chat: none here).
+        boxes = page.locator('#verify-form input[type="checkbox"]').all()
+        boxes[0].check()
+        page.fill('#verify-form textarea[name="note"]', "Unit and story agree; number checked.")
+        page.click('#verify-form button[value="verify"]')
+        # Refused, in words; his tick and note are still there.
+        expect(page.locator(".messages")).to_contain_text("The service number has a plausible")
+        expect(page.locator('#verify-form input[type="checkbox"]').first).to_be_checked()
+        expect(page.locator('#verify-form textarea[name="note"]')).to_have_value(
+            "Unit and story agree; number checked."
+        )
         for box in page.locator('#verify-form input[type="checkbox"]').all():
             box.check()
         page.click('#verify-form button[value="verify"]')
@@ -177,8 +189,8 @@ def test_the_two_stage_story(live_server: LiveServer, settings: SettingsWrapper)
         page.fill('#operation-form input[name="signal"]', "white cloth on a stick")
         page.click('#operation-form button[value="request_operation"]')
         expect(page.locator("#approval")).to_contain_text("another supervisor must approve")
-        page.click('#approval button[value="approve"]')
-        expect(page.locator(".messages")).to_contain_text("cannot approve it")
+        # Her own approval is not offered (the workflow would refuse it too).
+        expect(page.locator('#approval button[value="approve"]')).to_have_count(0)
         expect(page.locator("#case-status")).to_have_text("Ready")
         shot(page, "5-own-approval-refused")
     code = fresh_code(sup_b)
@@ -215,8 +227,39 @@ def test_the_two_stage_story(live_server: LiveServer, settings: SettingsWrapper)
         ]:
             expect(timeline).to_contain_text(step)
         shot(page, "6-timeline")
+
+    # 7. Afterwards: he waits for an exchange; supervisor A records the exchange and attaches
+    # him; the case page shows every note and outcome.
+    code = fresh_code(sup_a)
+    with browser_page(locale="en-US") as page:
+        sign_in(page, base, "anna", code)
+        page.goto(f"{base}/console/cases/{case.pk}/")
+        page.select_option('select[name="kind"]', "awaiting_exchange")
+        page.fill('form:has(button[value="disposition"]) textarea[name="note"]', "In camp 3.")
+        page.click('button[value="disposition"]')
+        expect(page.locator("#f-disposition")).to_have_text("Awaiting exchange")
+        page.click("nav >> text=Exchanges")
+        expect(page.locator("#waiting")).to_contain_text(case.number)
+        page.fill('#exchange-form input[name="date"]', "02.04.2026")
+        page.fill('#exchange-form input[name="place"]', "Sumy region")
+        page.fill('#exchange-form input[name="released_by_ukraine"]', "90")
+        page.fill('#exchange-form input[name="released_by_russia"]', "101")
+        page.click('#exchange-form button[type="submit"]')
+        expect(page.locator("h1")).to_contain_text("2026-04-02")
+        page.check(f'#attach-form input[value="{case.pk}"]')
+        page.click('#attach-form button[value="attach"]')
+        expect(page.locator("#released")).to_contain_text(case.number)
+        page.click(f'#released a:has-text("{case.number}")')
+        expect(page.locator("#f-disposition")).to_have_text("Exchanged")
+        expect(page.locator("#f-exchange")).to_contain_text("Sumy region")
+        expect(page.locator("#f-disposition-note")).to_contain_text("In camp 3.")
+        expect(page.locator("#operations")).to_contain_text("Came out at 05:10, unharmed.")
+        expect(page.locator("#operations")).to_contain_text("the crossroads by the mill")
+        expect(page.locator("#timeline")).to_contain_text("Unit and story agree; number checked.")
+        shot(page, "7-exchanged")
     case.refresh_from_db()
     assert case.status == "surrendered"
+    assert case.disposition.kind == "exchanged"
     statuses = list(
         CaseEvent.objects.filter(case=case, kind="status")
         .order_by("created_at")

@@ -245,3 +245,31 @@ def test_only_supervisors_record_exchanges() -> None:
         )
         assert response.status_code == 403
     assert Exchange.objects.count() == 0
+
+
+def test_applications_wait_for_verification_longest_first_with_duplicate_hints() -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    staff = Staff()
+    newer = create_case(service_number="ВЧ-700001")
+    older = create_case(service_number="ВЧ-700002")
+    twin = create_case(service_number="ВЧ-700002")
+    Case.objects.filter(pk=older.pk).update(created_at=timezone.now() - timedelta(days=3))
+    Case.objects.filter(pk=twin.pk).update(created_at=timezone.now() - timedelta(days=2))
+    done = create_case()
+    advance(done, "verified", staff)
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+    login_verified(client, staff.verifier)
+    html = client.get(reverse("console:verification_queue")).content.decode()
+    table = html.split('id="verification-queue"')[1]
+    positions = [table.index(case.number) for case in (older, twin, newer)]
+    assert positions == sorted(positions)
+    assert done.number not in table
+    assert "3 applications wait." in html
+    older_row = table.split(older.number)[1].split("</tr>")[0]
+    assert "1 possible duplicate" in older_row
+    newer_row = table.split(newer.number)[1].split("</tr>")[0]
+    assert "possible duplicate" not in newer_row
+    assert "ВЧ-700002" not in html  # a list decrypts no personal field

@@ -316,3 +316,66 @@ def test_ending_the_chat_when_the_database_is_busy_says_so(monkeypatch) -> None:
     assert response.status_code == 503
     assert "could not end the chat" in response.content.decode()
     assert webchat.COOKIE not in response.cookies or response.cookies[webchat.COOKIE].value
+
+
+def test_a_superseded_cookie_gets_409_from_the_refresh_endpoint() -> None:
+    """The refresh script ignores a non-2xx answer; an empty transcript would reload the page
+    and cancel a message on its way."""
+    client = Client()
+    old = live_token(client, "первое")
+    assert send(client, "второе") == 302
+    stale = Client()
+    stale.cookies[webchat.COOKIE] = old
+    assert stale.get("/chat/transcript/").status_code == 409
+    assert client.get("/chat/transcript/").status_code == 200
+
+
+def test_a_message_that_cannot_be_stored_leaves_the_old_cookie_good(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from django.db import DatabaseError
+
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+    token = live_token(client, "Привет-маячок")
+
+    def refuse(**kwargs: object) -> None:
+        raise DatabaseError("database is locked")
+
+    monkeypatch.setattr(webchat, "submit", refuse)
+    response = client.post("/chat/", {"text": "второе", "message_id": message_id(client)})
+    assert response.status_code == 503
+    assert "второе</textarea>" in response.content.decode()
+    assert webchat.COOKIE not in response.cookies  # nothing changed: the old cookie stays good
+    monkeypatch.undo()
+    assert client.cookies[webchat.COOKIE].value == token
+    assert "Привет-маячок" in client.get("/chat/transcript/").content.decode()
+    assert Identity.objects.count() == 1
+
+
+def test_over_the_limit_nothing_is_written_and_the_cookie_stays() -> None:
+    from lifeline.public import views
+
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+    live_token(client, "первое")
+    for _n in range(views.RATE_PER_MINUTE):
+        send(client, "ещё")
+    token = client.cookies[webchat.COOKIE].value
+    tag = Identity.objects.get().device_tag
+    response = client.post("/chat/", {"text": "лишнее", "message_id": message_id(client)})
+    assert response.status_code == 429
+    assert webchat.COOKIE not in response.cookies
+    assert Identity.objects.get().device_tag == tag
+    assert client.cookies[webchat.COOKIE].value == token
+
+
+def test_an_event_without_its_conversation_key_fails_loudly() -> None:
+    from lifeline.channels.models import InboundEvent as Event
+
+    event = Event(channel="web", external_id="x", payload={"text": "hi"}, ordering_key="k")
+    with pytest.raises(ValueError, match="without its conversation key"):
+        webchat.handle_event(event)
+
+
+def test_the_device_secret_is_not_in_its_repr() -> None:
+    device = webchat.Device("k" * 43, "s" * 43)
+    assert "s" * 43 not in repr(device)

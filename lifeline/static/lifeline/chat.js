@@ -22,10 +22,22 @@
       }
     });
   }
+  // Once a message is being sent, the page stops refreshing and ignores any answer still on
+  // its way: every message changes the chat cookie, and a reload now would cancel the send
+  // before the browser has the new cookie.
+  var sending = false;
+  var timer = null;
+  document.addEventListener("submit", function () {
+    sending = true;
+    if (timer !== null) { window.clearInterval(timer); }
+  });
+  window.addEventListener("pagehide", function () { sending = true; });
   function refresh() {
+    if (sending) { return; }
     fetch(url, { credentials: "same-origin", cache: "no-store" })
       .then(function (r) { return r.ok ? r.text() : null; })
       .then(function (html) {
+        if (sending) { return; }
         if (html !== null && html !== last) {
           var secrets = Array.prototype.map.call(
             box.querySelectorAll("[data-secret]"),
@@ -43,5 +55,5 @@
       .catch(function () { /* offline for a moment: try again on the next tick */ });
   }
   scroll();
-  window.setInterval(refresh, 3000);
+  timer = window.setInterval(refresh, 3000);
 })();
