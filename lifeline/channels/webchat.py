@@ -231,11 +231,14 @@ def _conversation_of_key(key: str, language: str) -> Conversation:
 
 
 def submit(*, device: Device, message_id: str, text: str, language: str) -> inbox.Stored:
-    """Store one message from the page (idempotent on the page's message id)."""
+    """Store one message from the page, once: a doubled submit of one form (the same page's
+    message id and text) is stored once; a page restored by the back button and sent with new
+    text is kept. The page's id is not stored in clear: only a keyed hash of it and the text."""
     key = device.ordering_key
+    once = salted_hmac("lifeline.webchat.message", f"{message_id}:{text}").hexdigest()[:32]
     return inbox.inbound_store(
         channel=Channel.WEB,
-        external_id=f"{key}:{message_id}"[:128],
+        external_id=f"{key}:{once}",
         payload={"key": device.key, "text": text, "language": language},
         ordering_key=key,
     )

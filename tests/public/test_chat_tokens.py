@@ -379,3 +379,15 @@ def test_an_event_without_its_conversation_key_fails_loudly() -> None:
 def test_the_device_secret_is_not_in_its_repr() -> None:
     device = webchat.Device("k" * 43, "s" * 43)
     assert "s" * 43 not in repr(device)
+
+
+def test_a_page_restored_with_an_old_message_id_does_not_lose_the_new_text() -> None:
+    """The back button may bring back a page (and its message id) already sent: the new text
+    sent from it is kept, not dropped as a repeat."""
+    client = Client()
+    assert send(client, "первое") == 302
+    mid = message_id(client)
+    assert send(client, "второе", mid) == 302
+    assert send(client, "третье-маячок", mid) == 302  # the restored page, new text
+    texts = {m.text for m in Message.objects.filter(direction="in")}
+    assert {"первое", "второе", "третье-маячок"} <= texts
