@@ -18,7 +18,7 @@ class AuditEntry(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True
     )
     actor_label = models.CharField(max_length=64, blank=True)  # "intake flow", "system", ...
-    action = models.CharField(max_length=64)  # e.g. "case.read", "case.verified", "staff.disable"
+    action = models.CharField(max_length=64)  # e.g. "case.read", "case.verified", "staff.disabled"
     object_type = models.CharField(max_length=64, blank=True)
     object_id = models.CharField(max_length=64, blank=True)
     fields = models.JSONField(default=list)  # names of fields read or changed
