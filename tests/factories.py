@@ -129,3 +129,24 @@ def login_unverified(client: Any, user: User) -> None:
     session = client.session
     session[LOGIN_STARTED] = timezone.now().isoformat()
     session.save()
+
+
+def telegram_conversation(address: str, language: str = "ru") -> Any:
+    """A Telegram conversation with a new contact, as after his first update."""
+    from lifeline.contacts.services import identity_get_or_create
+    from lifeline.conversations.models import Conversation
+
+    identity = identity_get_or_create(channel="telegram", address=address, language=language)
+    return Conversation.objects.create(
+        contact=identity.contact, identity=identity, channel="telegram", language=language
+    )
+
+
+def say(conversation: Any, *texts: str) -> list[Any]:
+    """Feed texts to the bot one after another; the replies to the last one."""
+    from lifeline.conversations.host import conversation_input
+
+    replies: list[Any] = []
+    for text in texts:
+        replies = conversation_input(conversation, text)
+    return replies

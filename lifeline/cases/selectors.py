@@ -8,6 +8,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
+from django.utils.translation import gettext as _
 
 from lifeline.audit.services import audit_record
 from lifeline.contacts.models import Identity, identity_index
@@ -15,7 +16,15 @@ from lifeline.core import crypto
 from lifeline.core.channels import Channel
 from lifeline.core.models import Role, User
 
-from .models import SUBJECT_FIELDS, Case, CaseStatus, OperationStatus
+from .models import (
+    SUBJECT_FIELDS,
+    VERIFICATION_LABELS,
+    Case,
+    CaseEventKind,
+    CaseStatus,
+    DispositionKind,
+    OperationStatus,
+)
 
 
 def cases_by_service_number(service_number: str) -> QuerySet[Case]:
@@ -216,16 +225,10 @@ class OperationLine:
 
 def _says_where(event: Any) -> bool:
     """Notes about an operation (its request, approval, outcome) may say where the men were."""
-    from .models import CaseEventKind
-
     return event.kind == CaseEventKind.OPERATION or "operation" in (event.data or {})
 
 
 def _details(event: Any) -> tuple[str, ...]:
-    from django.utils.translation import gettext as _
-
-    from .models import VERIFICATION_LABELS, DispositionKind
-
     data = event.data or {}
     lines: list[str] = []
     checklist = data.get("checklist")

@@ -792,13 +792,23 @@ def case_mark_lost_contact(*, case: Case, actor: User, reason: str) -> Case:
 # --- Afterwards ---------------------------------------------------------------------------
 
 
-def _exchange_numbers(released_by_ukraine: int, released_by_russia: int) -> None:
+def _exchange_values(
+    date: date, released_by_ukraine: int, released_by_russia: int, place: str, note: str
+) -> dict[str, Any]:
+    """An exchange's fields, checked and cleaned (for recording and for correcting)."""
     if released_by_ukraine < 0 or released_by_russia < 0:
         raise MissingRequirement(_("The numbers released cannot be negative."))
     if max(released_by_ukraine, released_by_russia) > MAX_EXCHANGED:
         raise MissingRequirement(
             _("The numbers released must be at most %(max)d.") % {"max": MAX_EXCHANGED}
         )
+    return {
+        "date": date,
+        "released_by_ukraine": released_by_ukraine,
+        "released_by_russia": released_by_russia,
+        "place": place.strip()[:120],
+        "note": note.strip()[:200],
+    }
 
 
 #: Beyond any real exchange; keeps the value within the database column.
@@ -817,21 +827,15 @@ def exchange_record(
 ) -> Exchange:
     """Record an exchange as announced (no personal data: a date, a place, two numbers)."""
     _check_role(actor, EXCHANGE_ROLES, _("record an exchange"))
-    _exchange_numbers(released_by_ukraine, released_by_russia)
-    exchange = Exchange.objects.create(
-        date=date,
-        released_by_ukraine=released_by_ukraine,
-        released_by_russia=released_by_russia,
-        place=place.strip()[:120],
-        note=note.strip()[:200],
-    )
+    values = _exchange_values(date, released_by_ukraine, released_by_russia, place, note)
+    exchange = Exchange.objects.create(**values)
     stat_record(kind="exchange.recorded")
     audit_record(
         actor=actor,
         action="exchange.recorded",
         object_type="exchange",
         object_id=exchange.pk,
-        fields=["date", "released_by_ukraine", "released_by_russia", "place", "note"],
+        fields=list(values),
     )
     return exchange
 
@@ -849,15 +853,8 @@ def exchange_update(
 ) -> Exchange:
     """Correct an exchange's record; the audit log names the fields that changed."""
     _check_role(actor, EXCHANGE_ROLES, _("edit an exchange"))
-    _exchange_numbers(released_by_ukraine, released_by_russia)
+    new = _exchange_values(date, released_by_ukraine, released_by_russia, place, note)
     locked = Exchange.objects.select_for_update().get(pk=exchange.pk)
-    new = {
-        "date": date,
-        "released_by_ukraine": released_by_ukraine,
-        "released_by_russia": released_by_russia,
-        "place": place.strip()[:120],
-        "note": note.strip()[:200],
-    }
     changed = [name for name, value in new.items() if getattr(locked, name) != value]
     for name in changed:
         setattr(locked, name, new[name])

@@ -201,7 +201,7 @@ def ordering_key(key: str) -> str:
     return crypto.web_token_index(key)
 
 
-def _open_conversation(identity: Identity) -> Conversation | None:
+def open_conversation(identity: Identity) -> Conversation | None:
     return (
         Conversation.objects.filter(identity=identity)
         .exclude(status=ConversationStatus.CLOSED)
@@ -213,7 +213,7 @@ def _open_conversation(identity: Identity) -> Conversation | None:
 def conversation_for(device: Device | None) -> Conversation | None:
     """The conversation this device may read now, if any."""
     identity = identity_for(device)
-    return _open_conversation(identity) if identity is not None else None
+    return open_conversation(identity) if identity is not None else None
 
 
 def _conversation_of_key(key: str, language: str) -> Conversation:
@@ -222,7 +222,7 @@ def _conversation_of_key(key: str, language: str) -> Conversation:
     identity = _identity(key) or identity_get_or_create(
         channel=Channel.WEB, address=key, language=language
     )
-    conversation = _open_conversation(identity)
+    conversation = open_conversation(identity)
     if conversation is None:
         conversation = Conversation.objects.create(
             contact=identity.contact, identity=identity, channel=Channel.WEB, language=language

@@ -60,12 +60,13 @@ def _transcript(conversation: Conversation | None, reveal: bool) -> tuple[list[L
 def _context(
     device: webchat.Device | None, *, reveal: bool = True, **extra: object
 ) -> dict[str, object]:
-    conversation = webchat.conversation_for(device)
+    identity = webchat.identity_for(device)
+    conversation = webchat.open_conversation(identity) if identity is not None else None
     lines, buttons = _transcript(conversation, reveal)
     return {
         "messages": lines,
         "buttons": buttons if isinstance(buttons, list) else [],
-        "waiting": webchat.identity_for(device) is not None and webchat.pending(device),
+        "waiting": identity is not None and webchat.pending(device),
         # An operator has it or will take it: without JavaScript nothing refreshes the page
         # (a timed reload would throw away what he is typing), so a button checks for replies.
         "operator_expected": webchat.operator_expected(conversation),

@@ -12,8 +12,7 @@ from pytest_django.fixtures import Settings as SettingsWrapper
 
 from lifeline.cases import codenames
 from lifeline.cases.models import Case
-from lifeline.contacts.services import identity_get_or_create
-from lifeline.conversations.host import FlowVersionConflict, Reply, conversation_input
+from lifeline.conversations.host import FlowVersionConflict
 from lifeline.conversations.models import (
     Conversation,
     ConversationStatus,
@@ -23,6 +22,7 @@ from lifeline.conversations.models import (
 )
 from lifeline.core import crypto
 from lifeline.stats.models import StatEvent
+from tests.factories import say, telegram_conversation
 
 pytestmark = pytest.mark.django_db
 
@@ -45,17 +45,8 @@ INTAKE_RU = [
 
 
 def new_conversation(address: str = "700100200", language: str = "ru") -> Conversation:
-    identity = identity_get_or_create(channel="telegram", address=address, language=language)
-    return Conversation.objects.create(
-        contact=identity.contact, identity=identity, channel="telegram", language=language
-    )
-
-
-def say(conversation: Conversation, *texts: str) -> list[Reply]:
-    replies: list[Reply] = []
-    for text in texts:
-        replies = conversation_input(conversation, text)
-    return replies
+    conversation: Conversation = telegram_conversation(address, language)
+    return conversation
 
 
 def test_the_first_message_starts_the_intake_in_the_persons_language() -> None:

@@ -14,9 +14,8 @@ from django.test import Client
 from lifeline.audit.models import AuditEntry
 from lifeline.cases import workflow
 from lifeline.cases.models import Case
-from lifeline.contacts.services import identity_get_or_create
 from lifeline.conversations import services
-from lifeline.conversations.host import Reply, conversation_input, is_stage2_phrase
+from lifeline.conversations.host import is_stage2_phrase
 from lifeline.conversations.models import (
     Conversation,
     ConversationStatus,
@@ -24,7 +23,14 @@ from lifeline.conversations.models import (
     FlowRunStatus,
     WaitingReason,
 )
-from tests.factories import CHECKLIST, Staff, create_case, login_verified
+from tests.factories import (
+    CHECKLIST,
+    Staff,
+    create_case,
+    login_verified,
+    say,
+    telegram_conversation,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -51,17 +57,8 @@ def _clear_limits() -> Iterator[None]:
 
 
 def conversation(address: str = "700300400", language: str = "ru") -> Conversation:
-    identity = identity_get_or_create(channel="telegram", address=address, language=language)
-    return Conversation.objects.create(
-        contact=identity.contact, identity=identity, channel="telegram", language=language
-    )
-
-
-def say(conv: Conversation, *texts: str) -> list[Reply]:
-    replies: list[Reply] = []
-    for text in texts:
-        replies = conversation_input(conv, text)
-    return replies
+    conversation: Conversation = telegram_conversation(address, language)
+    return conversation
 
 
 def active_flow(conv: Conversation) -> str | None:

@@ -10,6 +10,7 @@ from django.test import Client
 from lifeline.channels import webchat
 from lifeline.conversations import services
 from tests.factories import Staff
+from tests.public.chat_client import send as chat_send
 
 pytestmark = pytest.mark.django_db
 
@@ -19,16 +20,8 @@ def _clear_cache() -> None:
     cache.clear()
 
 
-def message_id(client: Client) -> str:
-    page = client.get("/chat/").content.decode()
-    return page.split('name="message_id" value="')[1].split('"')[0]
-
-
 def send(client: Client, text: str) -> None:
-    assert client.post("/chat/", {"text": text, "message_id": message_id(client)}).status_code in (
-        200,
-        302,
-    )
+    assert chat_send(client, text) in (200, 302)
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ from lifeline.channels import webchat
 from lifeline.channels.models import InboundEvent
 from lifeline.contacts.models import Identity
 from lifeline.conversations.models import Message
+from tests.public.chat_client import message_id, send
 
 pytestmark = pytest.mark.django_db
 
@@ -19,16 +20,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def _clear_cache() -> None:
     cache.clear()
-
-
-def message_id(client: Client) -> str:
-    page = client.get("/chat/").content.decode()
-    return page.split('name="message_id" value="')[1].split('"')[0]
-
-
-def send(client: Client, text: str, mid: str | None = None) -> int:
-    response = client.post("/chat/", {"text": text, "message_id": mid or message_id(client)})
-    return response.status_code
 
 
 def test_issued_tokens_are_signed_and_checked() -> None:
