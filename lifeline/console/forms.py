@@ -101,3 +101,19 @@ class ExchangeForm(forms.Form):
         label=_("Released by Russia"), min_value=0, max_value=100_000
     )
     note = forms.CharField(label=_("Note"), max_length=200, required=False)
+
+
+class CannedAnswerForm(forms.Form):
+    language = forms.ChoiceField(label=_("Language"), choices=Language.choices)
+    title = forms.CharField(label=_("Title"), max_length=80)
+    text = forms.CharField(
+        label=_("Text"), max_length=2000, widget=forms.Textarea(attrs={"rows": 4})
+    )
+    position = forms.IntegerField(
+        label=_("Order"),
+        min_value=0,
+        max_value=999,
+        initial=0,
+        required=False,
+        help_text=_("Smaller numbers come first."),
+    )

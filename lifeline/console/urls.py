@@ -2,7 +2,7 @@ from django.urls import path
 
 from lifeline.phone import console_views as phone_views
 
-from . import exchange_views, failures_views, staff_views, views, work_views
+from . import canned_views, exchange_views, failures_views, staff_views, views, work_views
 
 app_name = "console"
 
@@ -23,6 +23,9 @@ urlpatterns = [
     path("staff/changes/<int:change_id>/", staff_views.staff_change, name="staff_change"),
     path("audit/", views.audit_list, name="audit_list"),
     path("queue/", work_views.queue, name="queue"),
+    path("queue/next/", work_views.queue_next, name="queue_next"),
+    path("canned/", canned_views.canned_list, name="canned_list"),
+    path("canned/<int:answer_id>/", canned_views.canned_detail, name="canned_detail"),
     path("shift/", work_views.shift, name="shift"),
     path("conversations/<uuid:conversation_id>/", work_views.conversation, name="conversation"),
     path("calls/new/", work_views.call_new, name="call_new"),

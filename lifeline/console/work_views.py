@@ -23,9 +23,10 @@ from lifeline.cases.models import Case, CaseStatus, DispositionKind, Exchange, O
 from lifeline.channels.models import OutboundMessage, OutboundStatus
 from lifeline.conversations import services as conversations
 from lifeline.conversations.host import Reply, run_input, start_flow
-from lifeline.conversations.models import FlowRun, FlowRunStatus
+from lifeline.conversations.models import ConversationStatus, FlowRun, FlowRunStatus
 from lifeline.core.models import Role, User
 from lifeline.core.parsing import ascii_int, clean_text, object_id
+from lifeline.phone import callbacks
 
 from .decorators import role_required
 from .views import _user, case_page
@@ -51,19 +52,31 @@ def _int(value: str | None) -> int:
 @role_required(*WORK_ROLES)
 @require_GET
 def queue(request: HttpRequest) -> HttpResponse:
-    user = _user(request)
-    rows = conversations.queue(user).select_related("assignee")[:200]
-    now = timezone.now()
+    rows = conversations.queue_rows(_user(request))
     return render(
         request,
         "console/queue.html",
         {
-            "rows": [(c, (now - (c.waiting_since or c.created_at))) for c in rows],
+            "rows": rows,
+            # For the tab title and the sound: how many wait for someone to take them.
+            "waiting": sum(1 for r in rows if r.conversation.assignee_id is None),
+            "unread": sum(r.unread for r in rows),
             "on_shift": User.objects.filter(
                 is_active=True, on_shift=True, role__in=WORK_ROLES
             ).order_by("username"),
         },
     )
+
+
+@role_required(*WORK_ROLES)
+@require_GET
+def queue_next(request: HttpRequest) -> HttpResponse:
+    """The next item: an unassigned one waiting, or one of his own with unread messages."""
+    item = conversations.next_for(_user(request))
+    if item is None:
+        messages.info(request, _("Nobody is waiting."))
+        return redirect("console:queue")
+    return redirect("console:conversation", conversation_id=item.pk)
 
 
 @role_required(*WORK_ROLES)
@@ -73,6 +86,7 @@ def conversation(request: HttpRequest, conversation_id: UUID) -> HttpResponse:
     item = conversations.get_for(user, conversation_id)
     if request.method == "POST":
         action = request.POST.get("action")
+        notice = ""
         try:
             if action == "take":
                 conversations.conversation_take(conversation=item, actor=user)
@@ -80,12 +94,29 @@ def conversation(request: HttpRequest, conversation_id: UUID) -> HttpResponse:
                 conversations.conversation_reply(
                     conversation=item, actor=user, text=request.POST.get("text", "")
                 )
+            elif action == "note":
+                conversations.note_add(
+                    conversation=item, actor=user, text=request.POST.get("note", "")
+                )
+                notice = _("Note kept. It is not sent to the person.")
             elif action == "bot":
                 conversations.conversation_return_to_bot(conversation=item, actor=user)
                 # The bot has it now: the operator's next place is the queue, not a page he
                 # may no longer open.
                 messages.success(request, _("The bot has the conversation again."))
                 return redirect("console:queue")
+            elif action == "close":
+                conversations.conversation_close(conversation=item, actor=user)
+                messages.success(request, _("Conversation closed."))
+                return redirect("console:queue")
+            elif action == "callback":
+                callbacks.callback_request(
+                    actor=user,
+                    conversation=item,
+                    number=request.POST.get("number", ""),
+                    safe_time=request.POST.get("safe_time", ""),
+                )
+                notice = _("Call back recorded. It is on the Missed calls page.")
             elif action == "assign" and user.role == Role.SUPERVISOR:
                 assignee = User.objects.get(pk=_int(request.POST.get("assignee")))
                 conversations.conversation_assign(conversation=item, actor=user, assignee=assignee)
@@ -96,19 +127,44 @@ def conversation(request: HttpRequest, conversation_id: UUID) -> HttpResponse:
             return render(
                 request,
                 "console/conversation.html",
-                _conversation_context(user, item, draft=request.POST.get("text", "")),
+                _conversation_context(
+                    user,
+                    item,
+                    draft=request.POST.get("text", ""),
+                    note=request.POST.get("note", "") if action == "note" else "",
+                    callback=(
+                        request.POST.get("number", ""),
+                        request.POST.get("safe_time", ""),
+                    )
+                    if action == "callback"
+                    else None,
+                ),
                 status=400,
             )
+        if notice:
+            messages.success(request, notice)
         return redirect("console:conversation", conversation_id=item.pk)
-    template = (
-        "console/_transcript.html"
-        if request.GET.get("partial") == "1"
-        else "console/conversation.html"
+    partial = request.GET.get("partial") == "1"
+    context = _conversation_context(
+        user, item, canned=None if partial else _object_id_or_none(request.GET.get("canned"))
     )
-    return render(request, template, _conversation_context(user, item))
+    conversations.mark_read(conversation=item, actor=user)
+    template = "console/_transcript.html" if partial else "console/conversation.html"
+    return render(request, template, context)
 
 
-def _conversation_context(user: User, item: Any, draft: str = "") -> dict[str, Any]:
+def _object_id_or_none(value: str | None) -> int | None:
+    return object_id(value) if value else None
+
+
+def _conversation_context(
+    user: User,
+    item: Any,
+    draft: str = "",
+    note: str = "",
+    canned: int | None = None,
+    callback: tuple[str, str] | None = None,
+) -> dict[str, Any]:
     # His own applications, and the case he re-identified himself for here (stage 2).
     cases = Case.objects.filter(
         Q(requester=item.contact) | (Q(runs__conversation=item) & ~Q(runs__reidentified_by=""))
@@ -119,6 +175,10 @@ def _conversation_context(user: User, item: Any, draft: str = "") -> dict[str, A
         .exclude(reidentified_by="")
         .values_list("case_id", flat=True)
     )
+    answers = list(conversations.canned_for(item.language))
+    if canned is not None and not draft:
+        # Without JavaScript, choosing a canned answer puts it in the box to edit first.
+        draft = next((a.text for a in answers if a.pk == canned), "")
     return {
         "item": item,
         "lines": conversations.transcript(user, item),
@@ -131,35 +191,15 @@ def _conversation_context(user: User, item: Any, draft: str = "") -> dict[str, A
         "cases": visible,
         "reidentified": reidentified,
         "draft": draft,
-        "canned": CANNED.get(item.language, CANNED["ru"]),
+        "note": note,
+        "callback": callback,
+        "canned": answers,
         "operators": User.objects.filter(is_active=True, role__in=WORK_ROLES)
         if user.role == Role.SUPERVISOR
         else [],
         "can_reply": item.assignee_id == user.pk or user.role == Role.SUPERVISOR,
+        "open": item.status != ConversationStatus.CLOSED,
     }
-
-
-#: Canned answers per language of the conversation; the operator may edit before sending.
-CANNED: dict[str, list[str]] = {
-    "ru": [
-        "Оператор на связи. Пожалуйста, подождите минуту, я отвечу.",
-        "Если можете, пишите нам со второго телефона и удаляйте переписку.",
-        "Назовите, пожалуйста, ваши кодовые слова.",
-        "Оставайтесь на месте и в укрытии. Следующие шаги я напишу здесь.",
-    ],
-    "uk": [
-        "Оператор на зв’язку. Будь ласка, зачекайте хвилину, я відповім.",
-        "Якщо можете, пишіть нам з другого телефона й видаляйте листування.",
-        "Назвіть, будь ласка, ваші кодові слова.",
-        "Залишайтеся на місці й в укритті. Наступні кроки я напишу тут.",
-    ],
-    "en": [
-        "An operator is here. Please wait a minute, I will answer.",
-        "If you can, write to us from a second phone and delete the messages.",
-        "Please tell me your code words.",
-        "Stay where you are, under cover. I will write the next steps here.",
-    ],
-}
 
 
 @role_required(*WORK_ROLES)

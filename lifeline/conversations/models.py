@@ -60,6 +60,8 @@ class Conversation(SealedModel):
     pending_command = models.CharField(max_length=16, blank=True, default="")
     # When the last outbound message left: the per-chat rate limit (Telegram: ~1 per second).
     last_sent_at = models.DateTimeField(null=True, blank=True)
+    # When its operator last had the messages on screen: what came in after is "unread".
+    read_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["status", "waiting_since"])]
@@ -93,6 +95,48 @@ class Message(SealedModel):
 
     def __str__(self) -> str:
         return f"{self.direction} message {str(self.pk)[:8]}"
+
+
+class Note(SealedModel):
+    """A note staff leave on a conversation for each other. Never sent to the person."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    text = EncryptedTextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return f"note {str(self.pk)[:8]}"
+
+
+class CannedAnswer(models.Model):
+    """A ready answer an operator may put in the reply box and edit before sending. Written,
+    changed and retired by supervisors in the console; not personal data."""
+
+    language = models.CharField(max_length=2, choices=Language.choices)
+    title = models.CharField(_("title"), max_length=80)
+    text = models.TextField(_("text"), max_length=2000)
+    active = models.BooleanField(default=True)
+    position = models.PositiveSmallIntegerField(default=0)  # order within its language
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["language", "position", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.language}: {self.title}"
 
 
 class FlowVersion(models.Model):

@@ -6,13 +6,14 @@ Replies go through the outbox to the person's channel (the web chat shows stored
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Case as When_
-from django.db.models import IntegerField, Q, QuerySet, Value, When
+from django.db.models import Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -20,7 +21,7 @@ from lifeline.audit.services import audit_record
 from lifeline.core.models import Role, User
 
 from .delivery import Reply, deliver, split_text
-from .models import Conversation, ConversationStatus, Direction, Message
+from .models import CannedAnswer, Conversation, ConversationStatus, Direction, Message, Note
 
 #: Who works with conversations.
 CONVERSATION_ROLES = frozenset({Role.OPERATOR, Role.SUPERVISOR})
@@ -54,11 +55,95 @@ def queue(actor: User) -> QuerySet[Conversation]:
     ).order_by("-priority", "waiting_since", "created_at")
 
 
+#: How much of the last message a queue row shows.
+PREVIEW_CHARS = 80
+_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    conversation: Conversation
+    waited: timedelta
+    unread: int
+    preview: str  # the start of the last message, decrypted; "" if none
+    preview_in: bool  # the last message came from the person
+
+
+def queue_rows(actor: User, *, limit: int = 200) -> list[QueueRow]:
+    """The queue as the console shows it: each row with the start of its last message, how
+    long it has waited and how many of the person's messages came after its operator last
+    read it (or after the last answer to him, whichever is later)."""
+    last_out = (
+        Message.objects.filter(conversation=OuterRef("pk"), direction=Direction.OUT)
+        .order_by("-created_at")
+        .values("created_at")[:1]
+    )
+    last = Message.objects.filter(conversation=OuterRef("pk")).order_by("-created_at")
+    conversations_ = list(
+        queue(actor)
+        .select_related("assignee")
+        .annotate(
+            seen_until=Greatest(
+                Coalesce("read_at", Value(_EPOCH)), Coalesce(Subquery(last_out), Value(_EPOCH))
+            ),
+            last_message_id=Subquery(last.values("pk")[:1]),
+        )
+        .annotate(
+            unread=Count(
+                "messages",
+                filter=Q(messages__direction=Direction.IN)
+                & Q(messages__created_at__gt=F("seen_until")),
+            )
+        )[:limit]
+    )
+    ids = [c.last_message_id for c in conversations_ if c.last_message_id]
+    last_messages = {m.pk: m for m in Message.objects.filter(pk__in=ids)}
+    now = timezone.now()
+    rows = []
+    for item in conversations_:
+        message = last_messages.get(item.last_message_id)
+        text = " ".join((message.text or "").split()) if message else ""
+        if len(text) > PREVIEW_CHARS:
+            text = text[: PREVIEW_CHARS - 1] + "…"
+        rows.append(
+            QueueRow(
+                conversation=item,
+                waited=now - (item.waiting_since or item.created_at),
+                unread=item.unread,
+                preview=text,
+                preview_in=bool(message and message.direction == Direction.IN),
+            )
+        )
+    return rows
+
+
+def next_for(actor: User) -> Conversation | None:
+    """The next thing this operator should look at: his own conversations with unread messages
+    and the unassigned waiting ones, front first, then the longest wait."""
+    for row in queue_rows(actor, limit=50):
+        item = row.conversation
+        if item.assignee_id is None and item.status == ConversationStatus.WAITING:
+            return item
+        if item.assignee_id == actor.pk and row.unread:
+            return item
+    return None
+
+
+def mark_read(*, conversation: Conversation, actor: User) -> None:
+    """Its operator has the messages on screen: what came before now is no longer unread."""
+    if conversation.assignee_id == actor.pk:
+        Conversation.objects.filter(pk=conversation.pk).update(read_at=timezone.now())
+
+
 def get_for(actor: User, conversation_id: UUID) -> Conversation:
     conversation = conversations_visible_to(actor).filter(pk=conversation_id).first()
     if conversation is None:
         raise PermissionDenied
     return conversation
+
+
+#: The direction of a transcript line that is a staff note.
+NOTE = "note"
 
 
 @dataclass(frozen=True)
@@ -85,6 +170,13 @@ def transcript(actor: User, conversation: Conversation) -> list[Line]:
         )
         for m in conversation.messages.select_related("sender").order_by("created_at")
     ]
+    # Staff notes sit among the messages where they were written; they are never sent.
+    notes = [
+        Line(NOTE, n.text or "", n.created_at, n.author.username if n.author else "", (), n.pk)
+        for n in conversation.notes.select_related("author")
+    ]
+    if notes:
+        lines = sorted(lines + notes, key=lambda line: line.at)
     audit_record(
         actor=actor,
         action="conversation.read",
@@ -242,3 +334,137 @@ def auto_assign(conversation: Conversation) -> User | None:
         fields=["assignee"],
     )
     return candidate
+
+
+@transaction.atomic
+def note_add(*, conversation: Conversation, actor: User, text: str) -> Note:
+    """A note for staff on this conversation; it is never sent to the person."""
+    _check(actor)
+    text = (text or "").strip()
+    if not text:
+        raise ValueError(_("Write the note first."))
+    if len(text) > NOTE_MAX_CHARS:
+        raise ValueError(
+            _("A note may be at most %(max)d characters long.") % {"max": NOTE_MAX_CHARS}
+        )
+    note = Note.objects.create(conversation=conversation, author=actor, text=text)
+    audit_record(
+        actor=actor,
+        action="conversation.note_added",
+        object_type="conversation",
+        object_id=conversation.pk,
+        fields=["note"],
+    )
+    return note
+
+
+NOTE_MAX_CHARS = 4000
+
+
+@transaction.atomic
+def conversation_close(*, conversation: Conversation, actor: User) -> None:
+    """Resolved: off the queue, the bot stops, the front mark goes. The operator keeps it in
+    his history; if the person writes again, a new conversation starts."""
+    from lifeline.conversations.host import _cancel_runs
+
+    _check(actor)
+    locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    if locked.assignee_id not in (None, actor.pk) and actor.role != Role.SUPERVISOR:
+        raise PermissionDenied(_("Another operator has this conversation."))
+    _cancel_runs(locked)
+    locked.status = ConversationStatus.CLOSED
+    locked.waiting_since = None
+    locked.priority = 0
+    locked.waiting_reason = ""
+    if locked.assignee_id is None:
+        locked.assignee = actor  # so the one who closed it can still read it
+    locked.save(update_fields=["status", "waiting_since", "priority", "waiting_reason", "assignee"])
+    audit_record(
+        actor=actor,
+        action="conversation.closed",
+        object_type="conversation",
+        object_id=locked.pk,
+        fields=["status"],
+    )
+
+
+# --- Canned answers -----------------------------------------------------------------------------
+
+
+def canned_for(language: str) -> QuerySet[CannedAnswer]:
+    """The answers offered in a conversation in ``language``."""
+    return CannedAnswer.objects.filter(language=language, active=True)
+
+
+def _check_supervisor(actor: User) -> None:
+    if not actor.is_active or actor.role != Role.SUPERVISOR:
+        raise PermissionDenied(_("Only supervisors manage canned answers."))
+
+
+CANNED_TITLE_MAX = 80
+CANNED_TEXT_MAX = 2000
+
+
+@transaction.atomic
+def canned_save(
+    *,
+    actor: User,
+    answer: CannedAnswer | None,
+    language: str,
+    title: str,
+    text: str,
+    position: int = 0,
+) -> CannedAnswer:
+    """Create (``answer`` None) or change a canned answer; audited with the fields changed."""
+    from lifeline.core.channels import Language
+
+    _check_supervisor(actor)
+    title, text = " ".join((title or "").split()), (text or "").strip()
+    if language not in Language.values:
+        raise ValueError(_("Choose the language of the answer."))
+    if not title or len(title) > CANNED_TITLE_MAX:
+        raise ValueError(
+            _("Give the answer a title of 1 to %(max)d characters.") % {"max": CANNED_TITLE_MAX}
+        )
+    if not text or len(text) > CANNED_TEXT_MAX:
+        raise ValueError(
+            _("The answer needs a text of 1 to %(max)d characters.") % {"max": CANNED_TEXT_MAX}
+        )
+    values = {"language": language, "title": title, "text": text, "position": position}
+    if answer is None:
+        answer = CannedAnswer.objects.create(**values, created_by=actor, updated_by=actor)
+        action, changed = "canned.created", sorted(values)
+    else:
+        answer = CannedAnswer.objects.select_for_update().get(pk=answer.pk)
+        changed = sorted(k for k, v in values.items() if getattr(answer, k) != v)
+        if not changed:
+            return answer
+        for key, value in values.items():
+            setattr(answer, key, value)
+        answer.updated_by = actor
+        answer.save()
+        action = "canned.changed"
+    audit_record(
+        actor=actor,
+        action=action,
+        object_type="canned_answer",
+        object_id=answer.pk,
+        fields=changed,
+    )
+    return answer
+
+
+@transaction.atomic
+def canned_set_active(*, actor: User, answer: CannedAnswer, active: bool) -> None:
+    """Retire an answer (it stays in the list, no longer offered) or bring it back."""
+    _check_supervisor(actor)
+    CannedAnswer.objects.filter(pk=answer.pk).update(
+        active=active, updated_by=actor, updated_at=timezone.now()
+    )
+    audit_record(
+        actor=actor,
+        action="canned.restored" if active else "canned.retired",
+        object_type="canned_answer",
+        object_id=answer.pk,
+        fields=["active"],
+    )

@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods
 
 from lifeline.audit.services import audit_record
@@ -20,7 +21,7 @@ from lifeline.console.views import _user, bad_request
 from lifeline.core.models import Role
 from lifeline.core.parsing import object_id
 
-from . import cti
+from . import callbacks, cti
 from .models import BlockRule, Call, CallStatus
 
 WORK_ROLES = (Role.OPERATOR, Role.SUPERVISOR)
@@ -29,36 +30,70 @@ WORK_ROLES = (Role.OPERATOR, Role.SUPERVISOR)
 @role_required(*WORK_ROLES)
 @require_http_methods(["GET", "POST"])
 def missed(request: HttpRequest) -> HttpResponse:
+    """Missed calls, and the call backs people asked for. A missed call is only marked seen:
+    it is offered for a call back only if that number has an open call-back request."""
     user = _user(request)
     calls = Call.objects.filter(status=CallStatus.MISSED)
+    shown: dict[UUID, tuple[str, str]] = {}
     if request.method == "POST":
-        now = timezone.now()
-        target = request.POST.get("call")
-        if target == "all":
-            changed = calls.filter(seen_at__isnull=True).update(seen_at=now)
+        action = request.POST.get("action", "seen")
+        if action in ("show", "done", "cancel"):
+            wanted = _uuid_or_none(request.POST.get("callback"))
+            item = callbacks.open_requests().filter(pk=wanted).first() if wanted else None
+            if item is None:
+                messages.error(request, _("This call back is already closed."))
+                return redirect("console:calls_missed")
+            if action == "show":
+                # The number is shown in this answer only, never in a URL or a later page.
+                shown[item.pk] = callbacks.callback_show(actor=user, request=item)
+            else:
+                callbacks.callback_close(actor=user, request=item, done=action == "done")
+                messages.success(request, _("Done."))
+                return redirect("console:calls_missed")
         else:
-            try:
-                changed = calls.filter(pk=UUID(str(target)), seen_at__isnull=True).update(
-                    seen_at=now
-                )
-            except ValueError:
-                changed = 0
-        audit_record(
-            actor=user,
-            action="phone.missed_seen",
-            object_type="call",
-            object_id=target or "",
-            fields=["seen_at"],
-        )
-        messages.success(request, _("%(n)d marked as seen.") % {"n": changed})
-        return redirect("console:calls_missed")
+            now = timezone.now()
+            target = request.POST.get("call")
+            if target == "all":
+                changed = calls.filter(seen_at__isnull=True).update(seen_at=now)
+            else:
+                pk = _uuid_or_none(target)
+                changed = calls.filter(pk=pk, seen_at__isnull=True).update(seen_at=now) if pk else 0
+            audit_record(
+                actor=user,
+                action="phone.missed_seen",
+                object_type="call",
+                object_id=target or "",
+                fields=["seen_at"],
+            )
+            messages.success(
+                request,
+                ngettext("%(n)d call marked as seen.", "%(n)d calls marked as seen.", changed)
+                % {"n": changed},
+            )
+            return redirect("console:calls_missed")
+    requested = callbacks.requested_indexes()
+    rows = [
+        (call, bool(call.caller_index) and call.caller_index in requested)
+        for call in calls.select_related("contact").order_by("seen_at", "-ringing_at")[:200]
+    ]
     return render(
         request,
         "console/calls_missed.html",
         {
-            "calls": calls.select_related("contact").order_by("seen_at", "-ringing_at")[:200],
+            "rows": rows,
+            "callbacks": [
+                (item, shown.get(item.pk))
+                for item in callbacks.open_requests().select_related("created_by")[:200]
+            ],
         },
     )
+
+
+def _uuid_or_none(value: str | None) -> UUID | None:
+    try:
+        return UUID(str(value))
+    except ValueError:
+        return None
 
 
 @role_required(*WORK_ROLES)

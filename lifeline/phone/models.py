@@ -68,3 +68,43 @@ class BlockRule(models.Model):
 
     def __str__(self) -> str:
         return f"block {self.prefix or 'number'}"
+
+
+class CallbackStatus(models.TextChoices):
+    OPEN = "open", _("Waiting for a call back")
+    DONE = "done", _("Called back")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class CallbackRequest(SealedModel):
+    """The person asked to be called back on a number at a time that is safe for him. Only such
+    a request makes a call back possible: a number is never called just because it rang (a call
+    to a soldier's phone can expose him). Number and safe time are encrypted."""
+
+    contact = models.ForeignKey(
+        Contact, on_delete=models.SET_NULL, null=True, blank=True, related_name="callbacks"
+    )
+    conversation = models.ForeignKey(
+        "conversations.Conversation",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="callbacks",
+    )
+    number = EncryptedTextField()
+    number_index = models.CharField(max_length=32, blank=True, default="", db_index=True)
+    safe_time = EncryptedTextField()
+    status = models.CharField(
+        max_length=16, choices=CallbackStatus.choices, default=CallbackStatus.OPEN
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    done_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"call back {str(self.pk)[:8]} ({self.status})"

@@ -114,6 +114,14 @@ MATRIX: dict[str, dict[str, dict[str, int]]] = {
     # unknown action: back to it.
     "exchanges": {"GET": only("supervisor"), "POST": only("supervisor", ok=400)},
     "exchange_detail": {"GET": only("supervisor"), "POST": only("supervisor", ok=302)},
+    # The next item: a redirect to it, or to the queue when nobody waits.
+    "queue_next": {
+        "GET": only("supervisor", "operator", ok=302),
+        "POST": only("supervisor", "operator", ok=405),
+    },
+    # Canned answers: supervisors. POST with an empty form: its errors (400).
+    "canned_list": {"GET": only("supervisor"), "POST": only("supervisor", ok=400)},
+    "canned_detail": {"GET": only("supervisor"), "POST": only("supervisor", ok=400)},
 }
 
 #: Pages an unverified session may reach (everything else redirects to the second factor).
@@ -159,7 +167,13 @@ def world() -> dict[str, Any]:
         released_by_ukraine=10,
         released_by_russia=12,
     )
+    from lifeline.conversations.services import canned_save
+
+    canned = canned_save(
+        actor=staff.supervisor, answer=None, language="en", title="Wait", text="Please wait."
+    )
     return {
+        "canned": canned,
         "exchange": exchange,
         "staff": staff,
         "case": case,
@@ -183,6 +197,8 @@ def url_for(name: str, world: dict[str, Any]) -> str:
         kwargs = {"change_id": world["change"].pk}
     elif name == "exchange_detail":
         kwargs = {"exchange_id": world["exchange"].pk}
+    elif name == "canned_detail":
+        kwargs = {"answer_id": world["canned"].pk}
     return reverse(f"console:{name}", kwargs=kwargs)
 
 
