@@ -59,6 +59,7 @@ class OutboundKind(models.TextChoices):
     MESSAGE = "message", _("Message")  # a new message, with optional buttons
     EDIT = "edit", _("Edit")  # change an earlier message (e.g. show which button was pressed)
     CALLBACK = "callback", _("Button answer")  # acknowledge a button press (Telegram)
+    FETCH = "fetch", _("Fetch a photo or voice message")  # download what the person sent
 
 
 class OutboundMessage(SealedModel):

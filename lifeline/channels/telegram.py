@@ -11,6 +11,7 @@ contact's identity) and decrypted at the moment a message is sent.
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import re
 from typing import Any
@@ -27,12 +28,11 @@ from aiogram.exceptions import (
 )
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from django.conf import settings
-from django.utils.translation import gettext as _
-from django.utils.translation import override
 
 from lifeline.contacts.services import identity_get_or_create
+from lifeline.conversations import media
 from lifeline.conversations.host import Reply, conversation_input
-from lifeline.conversations.models import Conversation, ConversationStatus
+from lifeline.conversations.models import Conversation, ConversationStatus, MediaKind
 from lifeline.core import crypto
 from lifeline.core.channels import Channel
 
@@ -167,17 +167,35 @@ def handle_event(event: InboundEvent) -> tuple[Conversation | None, list[Reply]]
     if message.location is not None:
         where = f"{message.location.latitude:.4f}, {message.location.longitude:.4f}"
         return conversation, conversation_input(conversation, where, locked=True)
+    if message.photo or message.voice:
+        return conversation, _media(conversation, message)
     if any(getattr(message, kind, None) for kind in MEDIA):
-        with override(conversation.language):
-            return conversation, [
-                Reply(
-                    _(
-                        "Sorry, we cannot read voice messages, photos or "
-                        "files here. Please write your answer in text."
-                    )
-                )
-            ]
+        return conversation, media.refusal(conversation, "other")
     return conversation, []
+
+
+def _media(conversation: Conversation, message: Any) -> list[Reply]:
+    """A photo or a voice message: into the transcript now, fetched later by the sender (a
+    download must not hold the person's message step). Too large: a polite no."""
+    limit = settings.LIFELINE_MEDIA_MAX_BYTES
+    if message.photo:
+        # Telegram offers each photo in several sizes: the largest one within the limit.
+        fitting = [p for p in message.photo if (p.file_size or 0) <= limit]
+        if not fitting:
+            return media.refusal(conversation, "large")
+        file_id, kind = max(fitting, key=lambda p: p.width * p.height).file_id, MediaKind.PHOTO
+    else:
+        voice = message.voice
+        if (voice.file_size or 0) > limit or voice.duration > settings.LIFELINE_VOICE_MAX_SECONDS:
+            return media.refusal(conversation, "large")
+        file_id, kind = voice.file_id, MediaKind.VOICE
+    _stored, attachment, replies = media.receive(conversation, kind, message.caption or "")
+    _queue(
+        conversation,
+        OutboundKind.FETCH,
+        extra={"file_id": file_id, "attachment": str(attachment.pk)},
+    )
+    return replies
 
 
 def api_server() -> TelegramAPIServer | None:
@@ -225,6 +243,8 @@ class TelegramSender:
 
     def send(self, message: OutboundMessage) -> str:
         # Everything from the database is read here, outside the event loop.
+        if message.kind == OutboundKind.FETCH:
+            return self._fetch(message)
         chat_id = self._chat_id(message)
         text = message.text or ""
         buttons = message.buttons
@@ -240,6 +260,34 @@ class TelegramSender:
             if message.kind != OutboundKind.MESSAGE:
                 return ""  # an old button or an unchanged edit: nothing to repeat
             raise PermanentError(f"bad request: {type(exc).__name__}") from None
+
+    def _fetch(self, message: OutboundMessage) -> str:
+        """Download a photo or voice message the person sent, then check, re-encode and store
+        it (conversations.media). A file Telegram will not give is marked refused."""
+        extra = message.buttons if isinstance(message.buttons, dict) else {}
+        attachment_id = str(extra.get("attachment", ""))
+        try:
+            data = self.loop.run_until_complete(self._download(str(extra.get("file_id", ""))))
+        except TelegramRetryAfter as exc:
+            raise RetryAfter(exc.retry_after) from None
+        except (TimeoutError, TelegramServerError, TelegramNetworkError) as exc:
+            raise TransientError(type(exc).__name__) from None
+        except (TelegramBadRequest, TelegramForbiddenError, media.MediaRefused):
+            media.refuse(attachment_id)
+            return ""
+        media.store(attachment_id, data)
+        return ""
+
+    async def _download(self, file_id: str) -> bytes:
+        limit = settings.LIFELINE_MEDIA_MAX_BYTES
+        found = await self.bot.get_file(file_id)
+        if not found.file_path or (found.file_size or 0) > limit:
+            raise media.MediaRefused("too large or gone")
+        buffer = io.BytesIO()
+        await self.bot.download_file(found.file_path, destination=buffer, chunk_size=65536)
+        if buffer.tell() > limit:
+            raise media.MediaRefused("too large")
+        return buffer.getvalue()
 
     async def _send(self, kind: str, chat_id: int, text: str, buttons: Any) -> str:
         extra = buttons if isinstance(buttons, dict) else {}

@@ -28,6 +28,7 @@ urlpatterns = [
     path("canned/<int:answer_id>/", canned_views.canned_detail, name="canned_detail"),
     path("shift/", work_views.shift, name="shift"),
     path("conversations/<uuid:conversation_id>/", work_views.conversation, name="conversation"),
+    path("media/<uuid:attachment_id>/", work_views.media, name="media"),
     path("calls/new/", work_views.call_new, name="call_new"),
     path("calls/<uuid:run_id>/", work_views.call, name="call"),
     path("search/", work_views.search, name="search"),

@@ -49,7 +49,11 @@ from lifeline.cases.selectors import (
     cases_visible_to,
 )
 from lifeline.conversations.models import Conversation
-from lifeline.conversations.services import CONVERSATION_ROLES, conversations_visible_to
+from lifeline.conversations.services import (
+    CONVERSATION_ROLES,
+    conversations_visible_to,
+    media_for,
+)
 from lifeline.core.channels import Channel
 from lifeline.core.models import Role, User
 from lifeline.core.parsing import clean_text, object_id
@@ -407,11 +411,13 @@ def _timeline(user: User, case: Case, events: list[EventLine]) -> list[dict[str,
             if user.role in CONVERSATION_ROLES
             else set()
         )
+        media = media_for([m.pk for m in messages_ if m.direction == "in"])
         rows += [
             {
                 "at": m.created_at,
                 "kind": "message",
                 "message": m,
+                "media": media.get(m.pk),
                 "openable": m.conversation_id in openable,
             }
             for m in messages_

@@ -3,27 +3,36 @@ case transitions and the liaison's operations list."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q
-from django.http import HttpRequest, HttpResponse, QueryDict
+from django.db.models import Count, Max, Q
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from lifeline.audit.services import audit_record
 from lifeline.cases import selectors, workflow
 from lifeline.cases.errors import CaseError
 from lifeline.cases.models import Case, CaseStatus, DispositionKind, Exchange, Operation
 from lifeline.channels.models import OutboundMessage, OutboundStatus
 from lifeline.conversations import services as conversations
 from lifeline.conversations.host import Reply, run_input, start_flow
-from lifeline.conversations.models import ConversationStatus, FlowRun, FlowRunStatus
+from lifeline.conversations.models import (
+    Attachment,
+    Conversation,
+    ConversationStatus,
+    FlowRun,
+    FlowRunStatus,
+    MediaStatus,
+)
 from lifeline.core.models import Role, User
 from lifeline.core.parsing import ascii_int, clean_text, object_id
 from lifeline.phone import callbacks
@@ -145,12 +154,74 @@ def conversation(request: HttpRequest, conversation_id: UUID) -> HttpResponse:
             messages.success(request, notice)
         return redirect("console:conversation", conversation_id=item.pk)
     partial = request.GET.get("partial") == "1"
+    version = _transcript_version(item)
+    conversations.mark_read(conversation=item, actor=user)
+    if partial and request.GET.get("v") == version:
+        # Nothing new: no swap, no decryption, no audit entry, no photo fetched again.
+        return HttpResponse(status=204)
     context = _conversation_context(
         user, item, canned=None if partial else _object_id_or_none(request.GET.get("canned"))
     )
-    conversations.mark_read(conversation=item, actor=user)
+    context["version"] = version
     template = "console/_transcript.html" if partial else "console/conversation.html"
     return render(request, template, context)
+
+
+def _transcript_version(item: Conversation) -> str:
+    """Changes whenever what the transcript shows changes: a message, a note, a fetched
+    photo, a reply that failed."""
+    messages_ = item.messages.aggregate(n=Count("pk"), last=Max("created_at"))
+    parts = (
+        messages_["n"],
+        messages_["last"],
+        item.notes.count(),
+        Attachment.objects.filter(message__conversation=item)
+        .exclude(status=MediaStatus.PENDING)
+        .count(),
+        OutboundMessage.objects.filter(conversation=item, status=OutboundStatus.FAILED).count(),
+    )
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
+
+
+@role_required(Role.OPERATOR, Role.SUPERVISOR, Role.VERIFIER)
+@require_GET
+def media(request: HttpRequest, attachment_id: UUID) -> HttpResponse:
+    """A photo or voice message, for those who may read the conversation it came in (or, for a
+    verifier, the application it belongs to while he checks it). Each opening is audited."""
+    user = _user(request)
+    attachment = (
+        Attachment.objects.select_related("message__conversation")
+        .filter(pk=attachment_id, status=MediaStatus.READY)
+        .first()
+    )
+    if attachment is None:
+        raise Http404
+    if not _may_see_media(user, attachment.message.conversation):
+        raise PermissionDenied
+    audit_record(
+        actor=user,
+        action="conversation.media_read",
+        object_type="attachment",
+        object_id=attachment.pk,
+        fields=["media"],
+    )
+    response = HttpResponse(attachment.content or b"", content_type=attachment.content_type)
+    response["Content-Disposition"] = "inline"
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+def _may_see_media(user: User, conversation: Conversation) -> bool:
+    if user.role in WORK_ROLES and (
+        conversations.conversations_visible_to(user).filter(pk=conversation.pk).exists()
+    ):
+        return True
+    cases = selectors.cases_visible_to(user).filter(requester_id=conversation.contact_id)
+    if user.role == Role.VERIFIER:
+        cases = cases.filter(status=CaseStatus.APPLIED)
+    elif user.role not in WORK_ROLES:
+        return False
+    return cases.exists()
 
 
 def _object_id_or_none(value: str | None) -> int | None:

@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from lifeline.contacts.models import Contact, Identity
 from lifeline.core.channels import Channel, Language
-from lifeline.core.fields import EncryptedJSONField, EncryptedTextField
+from lifeline.core.fields import EncryptedBytesField, EncryptedJSONField, EncryptedTextField
 from lifeline.core.models import SealedModel
 
 
@@ -95,6 +95,35 @@ class Message(SealedModel):
 
     def __str__(self) -> str:
         return f"{self.direction} message {str(self.pk)[:8]}"
+
+
+class MediaKind(models.TextChoices):
+    PHOTO = "photo", _("Photo")
+    VOICE = "voice", _("Voice message")
+
+
+class MediaStatus(models.TextChoices):
+    PENDING = "pending", _("Being fetched")
+    READY = "ready", _("Ready")
+    REFUSED = "refused", _("Could not be read")
+
+
+class Attachment(SealedModel):
+    """A photo (re-encoded, metadata gone) or a voice message that came with a message.
+    The bytes are encrypted like any other personal data."""
+
+    message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="attachment")
+    kind = models.CharField(max_length=8, choices=MediaKind.choices)
+    status = models.CharField(
+        max_length=8, choices=MediaStatus.choices, default=MediaStatus.PENDING
+    )
+    content = EncryptedBytesField()
+    content_type = models.CharField(max_length=32, blank=True, default="")
+    size = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.kind} {str(self.pk)[:8]} ({self.status})"
 
 
 class Note(SealedModel):

@@ -21,7 +21,15 @@ from lifeline.audit.services import audit_record
 from lifeline.core.models import Role, User
 
 from .delivery import Reply, deliver, split_text
-from .models import CannedAnswer, Conversation, ConversationStatus, Direction, Message, Note
+from .models import (
+    Attachment,
+    CannedAnswer,
+    Conversation,
+    ConversationStatus,
+    Direction,
+    Message,
+    Note,
+)
 
 #: Who works with conversations.
 CONVERSATION_ROLES = frozenset({Role.OPERATOR, Role.SUPERVISOR})
@@ -98,11 +106,15 @@ def queue_rows(actor: User, *, limit: int = 200) -> list[QueueRow]:
     )
     ids = [c.last_message_id for c in conversations_ if c.last_message_id]
     last_messages = {m.pk: m for m in Message.objects.filter(pk__in=ids)}
+    media = media_for(ids)
     now = timezone.now()
     rows = []
     for item in conversations_:
         message = last_messages.get(item.last_message_id)
         text = " ".join((message.text or "").split()) if message else ""
+        if message is not None and message.pk in media:
+            label = _("[photo]") if media[message.pk].kind == "photo" else _("[voice message]")
+            text = f"{label} {text}".strip()
         if len(text) > PREVIEW_CHARS:
             text = text[: PREVIEW_CHARS - 1] + "…"
         rows.append(
@@ -154,11 +166,33 @@ class Line:
     sender: str
     buttons: tuple[str, ...]
     id: UUID | None = None
+    media: MediaLine | None = None
+
+
+@dataclass(frozen=True)
+class MediaLine:
+    """A photo or voice message on a transcript line (its bytes are fetched separately)."""
+
+    id: UUID
+    kind: str
+    status: str
+
+
+def media_for(messages: list[UUID]) -> dict[UUID, MediaLine]:
+    """The attachments of these messages, without their bytes."""
+    return {
+        a.message_id: MediaLine(a.pk, a.kind, a.status)
+        for a in Attachment.objects.filter(message_id__in=messages).only(
+            "id", "message_id", "kind", "status"
+        )
+    }
 
 
 def transcript(actor: User, conversation: Conversation) -> list[Line]:
     """The messages, decrypted, and the read audited (names, never the texts)."""
     _check(actor)
+    rows = list(conversation.messages.select_related("sender").order_by("created_at"))
+    media = media_for([m.pk for m in rows if m.direction == Direction.IN])
     lines = [
         Line(
             m.direction,
@@ -167,8 +201,9 @@ def transcript(actor: User, conversation: Conversation) -> list[Line]:
             m.sender.username if m.sender else "",
             tuple(m.buttons) if isinstance(m.buttons, list) else (),
             m.pk,
+            media.get(m.pk),
         )
-        for m in conversation.messages.select_related("sender").order_by("created_at")
+        for m in rows
     ]
     # Staff notes sit among the messages where they were written; they are never sent.
     notes = [

@@ -184,3 +184,18 @@ class EncryptedJSONField(EncryptedField):
 
     def from_bytes(self, data: bytes) -> Any:
         return json.loads(data)
+
+
+class EncryptedBytesField(EncryptedField):
+    """Bytes (a re-encoded photo, a voice message), sealed like any other value."""
+
+    _pyi_private_set_type: bytes | None
+    _pyi_private_get_type: bytes | None
+
+    def to_bytes(self, value: Any) -> bytes:
+        if not isinstance(value, bytes):
+            raise TypeError(f"{self.name} takes bytes, got {type(value).__name__}")
+        return value
+
+    def from_bytes(self, data: bytes) -> Any:
+        return data

@@ -254,6 +254,11 @@ LIFELINE_BUDGET_SHARES = {
 # A web-chat device token ends after this many hours without a message in either direction: the
 # transcript is no longer shown on that device and the next message starts a new conversation.
 LIFELINE_WEBCHAT_IDLE_HOURS = env.float("LIFELINE_WEBCHAT_IDLE_HOURS", default=24.0)
+# Photos and voice messages from Telegram: the largest file fetched (Telegram's own bot limit is
+# 20 MB), the longest voice message, and the longest side of a stored photo after re-encoding.
+LIFELINE_MEDIA_MAX_BYTES = env.int("LIFELINE_MEDIA_MAX_BYTES", default=10 * 1024 * 1024)
+LIFELINE_VOICE_MAX_SECONDS = env.int("LIFELINE_VOICE_MAX_SECONDS", default=600)
+LIFELINE_PHOTO_MAX_SIDE = env.int("LIFELINE_PHOTO_MAX_SIDE", default=2048)
 
 # Where "end the chat" and the quick exit send the visitor: a neutral site.
 LIFELINE_NEUTRAL_URL = env.str("LIFELINE_NEUTRAL_URL", default="https://yandex.ru/pogoda/")

@@ -34,6 +34,8 @@ class FakeTelegram:
     calls: list[Call] = field(default_factory=list)
     failures: int = 0
     updates: list[dict[str, Any]] = field(default_factory=list)
+    files: dict[str, bytes] = field(default_factory=dict)  # file_id -> what getFile gives
+    downloads: int = 0
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)  # noqa: S311 - test fault injection
@@ -122,6 +124,24 @@ class FakeTelegram:
                     },
                 }
             )
+        if method == "getFile":
+            file_id = str(data.get("file_id", ""))
+            if file_id not in self.files:
+                return web.json_response(
+                    {"ok": False, "error_code": 400, "description": "Bad Request: file not found"},
+                    status=400,
+                )
+            return web.json_response(
+                {
+                    "ok": True,
+                    "result": {
+                        "file_id": file_id,
+                        "file_unique_id": f"u{file_id}",
+                        "file_size": len(self.files[file_id]),
+                        "file_path": f"files/{file_id}",
+                    },
+                }
+            )
         if method == "getUpdates":
             with self._lock:
                 batch, self.updates = self.updates, []
@@ -141,6 +161,14 @@ class FakeTelegram:
             )
         return web.json_response({"ok": True, "result": True})
 
+    async def _file(self, request: web.Request) -> web.Response:
+        data = self.files.get(request.match_info["file_id"])
+        if data is None:
+            return web.Response(status=404)
+        with self._lock:
+            self.downloads += 1
+        return web.Response(body=data, content_type="application/octet-stream")
+
     def start(self) -> FakeTelegram:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
@@ -152,6 +180,7 @@ class FakeTelegram:
             self._loop = loop
             app = web.Application()
             app.router.add_post("/bot{token}/{method}", self._handle)
+            app.router.add_get("/file/bot{token}/files/{file_id}", self._file)
             runner = web.AppRunner(app)
             loop.run_until_complete(runner.setup())
             loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", self.port).start())

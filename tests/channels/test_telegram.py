@@ -133,10 +133,11 @@ def test_the_same_update_twice_is_processed_once(fake: FakeTelegram) -> None:
     assert len(fake.sent()) == 1
 
 
-def test_media_gets_a_polite_request_for_text_and_is_not_kept(fake: FakeTelegram) -> None:
+def test_other_files_get_a_polite_request_for_text_and_are_not_kept(fake: FakeTelegram) -> None:
     client = Client()
     webhook(
-        client, update(20, 5554, None, voice={"file_id": "F", "file_unique_id": "U", "duration": 3})
+        client,
+        update(20, 5554, None, document={"file_id": "F", "file_unique_id": "U", "file_size": 9}),
     )
     sender = TelegramSender()
     try:

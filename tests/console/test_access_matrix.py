@@ -122,6 +122,12 @@ MATRIX: dict[str, dict[str, dict[str, int]]] = {
     # Canned answers: supervisors. POST with an empty form: its errors (400).
     "canned_list": {"GET": only("supervisor"), "POST": only("supervisor", ok=400)},
     "canned_detail": {"GET": only("supervisor"), "POST": only("supervisor", ok=400)},
+    # A photo in the waiting conversation: operators and supervisors; the verifier is refused
+    # (the applied case is not this person's). Nobody may POST.
+    "media": {
+        "GET": only("supervisor", "operator", ok=200) | {"verifier": 403},
+        "POST": only("supervisor", "operator", "verifier", ok=405),
+    },
 }
 
 #: Pages an unverified session may reach (everything else redirects to the second factor).
@@ -167,12 +173,18 @@ def world() -> dict[str, Any]:
         released_by_ukraine=10,
         released_by_russia=12,
     )
+    from lifeline.conversations.media import receive, store
     from lifeline.conversations.services import canned_save
+    from tests.channels.test_telegram_media import jpeg
+
+    _message, attachment, _replies = receive(conversation, "photo")
+    store(attachment.pk, jpeg())
 
     canned = canned_save(
         actor=staff.supervisor, answer=None, language="en", title="Wait", text="Please wait."
     )
     return {
+        "attachment": attachment,
         "canned": canned,
         "exchange": exchange,
         "staff": staff,
@@ -197,6 +209,8 @@ def url_for(name: str, world: dict[str, Any]) -> str:
         kwargs = {"change_id": world["change"].pk}
     elif name == "exchange_detail":
         kwargs = {"exchange_id": world["exchange"].pk}
+    elif name == "media":
+        kwargs = {"attachment_id": world["attachment"].pk}
     elif name == "canned_detail":
         kwargs = {"answer_id": world["canned"].pk}
     return reverse(f"console:{name}", kwargs=kwargs)

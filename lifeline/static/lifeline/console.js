@@ -64,11 +64,9 @@
     }
   });
 
-  document.body.addEventListener("htmx:afterSwap", function (event) {
-    var target = event.detail && event.detail.target;
-    if (!target) { return; }
-    if (target.id === "queue") { readQueue(); }
-    if (target.id === "transcript") { readTranscript(); }
+  document.body.addEventListener("htmx:afterSettle", function () {
+    if (document.querySelector("#queue table")) { readQueue(); }
+    if (document.getElementById("transcript-list")) { readTranscript(); }
   });
 
   // --- Canned answers: into the box, to be edited before sending -------------------------
