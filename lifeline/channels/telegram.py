@@ -218,7 +218,8 @@ def _keyboard(buttons: Any) -> InlineKeyboardMarkup | None:
         return None
     return InlineKeyboardMarkup(
         inline_keyboard=[
-            [InlineKeyboardButton(text=str(label)[:64], callback_data=f"b:{i}")]
+            # Numbered, as the questions say ("press a button or write its number").
+            [InlineKeyboardButton(text=f"{i + 1}. {label}"[:64], callback_data=f"b:{i}")]
             for i, label in enumerate(buttons)
         ]
     )

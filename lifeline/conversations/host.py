@@ -373,7 +373,13 @@ def start_flow(
         version=flow.version,
         case=case,
     )
-    step = runner.start(flow, language=lang, now=timezone.now(), results=results)
+    step = runner.start(
+        flow,
+        language=lang,
+        now=timezone.now(),
+        results=results,
+        channel=conversation.channel if conversation is not None else "phone",
+    )
     if conversation is not None and conversation.status == ConversationStatus.CLOSED:
         conversation.status = ConversationStatus.BOT
         conversation.save(update_fields=["status"])
@@ -532,6 +538,7 @@ def _action(
                 language=state.language,
                 requester=conversation.contact if conversation else None,
                 requester_relation=relation or "self",
+                intake_note=_unfit_note(action.params.get("results") or {}, state.language),
                 **{k: v for k, v in fields.items() if k not in LATER_FIELDS},
             )
             later = {k: v for k, v in fields.items() if k in LATER_FIELDS and v}
@@ -587,6 +594,17 @@ def _action(
             _set_language(conversation, str(action.params["value"]))
         return None
     raise ValueError(f"unknown action {kind}")
+
+
+def _unfit_note(results: dict[str, Any], language: str) -> str | None:
+    """What he wrote that the bot could not read as an answer, for the verifier: kept, never
+    dropped ("не помню точно, 1998 год" to a yes/no question)."""
+    kept = [str(item.get("text", "")) for item in results.get(runner.UNFIT_RESULT) or [] if item]
+    if not kept:
+        return None
+    with override(language):
+        head = _("He also wrote (the bot could not read it as an answer):")
+    return "\n".join([head, *(f"• {text}" for text in kept)])
 
 
 def _handoff(conversation: Conversation | None, *, priority: int, reason: str) -> None:

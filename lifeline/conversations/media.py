@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import override
+from django.utils.translation import ngettext, override
 from PIL import Image, ImageOps
 
 from .delivery import Reply
@@ -96,10 +96,14 @@ def refusal(conversation: Conversation, reason: str) -> list[Reply]:
     with override(conversation.language):
         if reason == "large":
             megabytes = settings.LIFELINE_MEDIA_MAX_BYTES // (1024 * 1024)
-            text = _(
+            minutes = settings.LIFELINE_VOICE_MAX_SECONDS // 60
+            text = ngettext(
                 "Sorry, this file is too large: we take photos and voice messages up to "
-                "%(mb)d MB and %(minutes)d minutes. Please send a smaller one, or write in text."
-            ) % {"mb": megabytes, "minutes": settings.LIFELINE_VOICE_MAX_SECONDS // 60}
+                "%(mb)d MB and %(minutes)d minute. Please send a smaller one, or write in text.",
+                "Sorry, this file is too large: we take photos and voice messages up to "
+                "%(mb)d MB and %(minutes)d minutes. Please send a smaller one, or write in text.",
+                minutes,
+            ) % {"mb": megabytes, "minutes": minutes}
         else:
             text = _(
                 "Sorry, we can take only photos and voice messages here, not other files. "

@@ -68,7 +68,7 @@ def test_webhook_updates_get_replies_at_the_bot_api(fake: FakeTelegram) -> None:
         assert first.data["chat_id"] == "5551"
         assert "Кто вы?" in first.data["text"]
         buttons = first.data["reply_markup"]["inline_keyboard"]
-        assert buttons[0][0] == {"text": "Военный, хочу подать заявку", "callback_data": "b:0"}
+        assert buttons[0][0] == {"text": "1. Военный, хочу подать заявку", "callback_data": "b:0"}
         # Pressing a button: answered, the message edited, the next question sent.
         assert (
             webhook(

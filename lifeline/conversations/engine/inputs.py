@@ -72,6 +72,10 @@ def _choice(categories: tuple[Category, ...], text: str) -> Answer | None:
 
 def _yesno(categories: tuple[Category, ...], text: str) -> Answer | None:
     wanted = _norm(text)
+    # The buttons are shown numbered: "1" is the first (yes), "2" the second (no).
+    if wanted in ("1", "2") and len(categories) == 2:
+        chosen = categories[int(wanted) - 1]
+        return Answer(chosen.name, chosen.name == "yes")
     for category in categories:
         labels = {_norm(v) for v in category.label.values.values()} if category.label else set()
         if wanted in labels:

@@ -20,6 +20,7 @@ import yaml
 from .model import (
     ACTION_KINDS,
     CASE_FIELDS,
+    CHANNELS,
     END,
     FLOW_PREFIX,
     HOST_VALUES,
@@ -116,6 +117,7 @@ class _Builder:
         if not isinstance(value, Mapping):
             self.error(line, f"{what}: expected texts per language")
             return None
+        channels = self.only(value, line, what)
         values: dict[str, str] = {}
         for language in LANGUAGES:
             text = value.get(language)
@@ -123,9 +125,26 @@ class _Builder:
                 self.error(self.line_of(value) or line, f"{what}: missing translation '{language}'")
             else:
                 values[language] = text.strip()
-        for extra in set(value) - set(LANGUAGES):
+        for extra in set(value) - set(LANGUAGES) - {"only"}:
             self.error(self.line_of(value, extra), f"{what}: unknown language '{extra}'")
-        return Text(values) if len(values) == len(LANGUAGES) else None
+        return Text(values, channels) if len(values) == len(LANGUAGES) else None
+
+    def only(self, value: Mapping[str, Any], line: int, what: str) -> frozenset[str]:
+        """``only: telegram`` or ``only: [telegram, web]``: the channels a text is said on."""
+        raw = value.get("only")
+        if raw is None:
+            return frozenset()
+        names = [raw] if isinstance(raw, str) else raw
+        if not isinstance(names, list) or not names:
+            self.error(self.line_of(value, "only") or line, f"{what}: 'only' lists channels")
+            return frozenset()
+        unknown = [n for n in names if n not in CHANNELS]
+        if unknown:
+            self.error(
+                self.line_of(value, "only") or line,
+                f"{what}: unknown channel {unknown[0]!r} (known: {', '.join(CHANNELS)})",
+            )
+        return frozenset(n for n in names if n in CHANNELS)
 
     def texts(self, value: Any, line: int, what: str) -> tuple[Text, ...]:
         items = value if isinstance(value, list) else [value]

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 LANGUAGES: tuple[str, ...] = ("ru", "uk", "en")
+#: Channels a text may be limited to (``only:`` in a flow file).
+CHANNELS: tuple[str, ...] = ("telegram", "web", "phone")
 
 #: Router kinds: how a node reads the person's answer.
 ROUTER_KINDS = frozenset({"text", "choice", "yesno", "number", "date", "phone", "regex", "keyword"})
@@ -57,9 +59,14 @@ class Text:
     """One message in every language."""
 
     values: Mapping[str, str]
+    # Empty: every channel. Otherwise said only on these (Telegram advice not in the web chat).
+    channels: frozenset[str] = frozenset()
 
     def get(self, language: str) -> str:
         return self.values.get(language) or self.values["ru"]
+
+    def shown_on(self, channel: str) -> bool:
+        return not self.channels or not channel or channel in self.channels
 
 
 @dataclass(frozen=True)

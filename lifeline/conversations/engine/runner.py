@@ -52,6 +52,7 @@ class RunState:
     case: dict[str, Any] = field(default_factory=dict)
     retries: int = 0
     last_activity: str = ""
+    channel: str = ""  # where the person writes from: texts limited to a channel follow it
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -90,6 +91,11 @@ def render(text: Text, language: str, results: dict[str, Any]) -> str:
     return string.Formatter().vformat(template, (), values)
 
 
+def _said(node: Node, state: RunState) -> list[Text]:
+    """The node's texts for the person's channel."""
+    return [t for t in node.say if t.shown_on(state.channel)]
+
+
 def _buttons(node: Node, language: str) -> tuple[str, ...]:
     if node.router is None:
         return ()
@@ -97,7 +103,12 @@ def _buttons(node: Node, language: str) -> tuple[str, ...]:
 
 
 def start(
-    flow: Flow, *, language: str, now: datetime, results: dict[str, Any] | None = None
+    flow: Flow,
+    *,
+    language: str,
+    now: datetime,
+    results: dict[str, Any] | None = None,
+    channel: str = "",
 ) -> Step:
     if language not in LANGUAGES:
         language = "ru"
@@ -109,6 +120,7 @@ def start(
         status=WAITING_INPUT,
         results=dict(results or {}),
         last_activity=now.isoformat(),
+        channel=channel,
     )
     return _enter(flow, state, flow.start, [])
 
@@ -136,12 +148,13 @@ def _enter(flow: Flow, state: RunState, target: str, outputs: list[Output]) -> S
             if action.kind == "set_language":
                 state = replace(state, language=str(params["value"]))
             outputs.append(Action(action.kind, params))
-        for index, text in enumerate(node.say):
-            last = index == len(node.say) - 1
+        said = _said(node, state)
+        for index, text in enumerate(said):
+            last = index == len(said) - 1
             buttons = _buttons(node, state.language) if last else ()
             outputs.append(Message(render(text, state.language, state.results), buttons))
         if node.router is not None:
-            if not node.say and _buttons(node, state.language):
+            if not said and _buttons(node, state.language):
                 outputs.append(Message("", _buttons(node, state.language)))
             return Step(replace(state, status=WAITING_INPUT), tuple(outputs))
         if node.do is not None:
@@ -158,7 +171,7 @@ def prompt(flow: Flow, state: RunState) -> list[Message]:
     if state.status != WAITING_INPUT or state.node is None:
         return []
     node = flow.nodes[state.node]
-    texts = [render(t, state.language, state.results) for t in node.say] or [""]
+    texts = [render(t, state.language, state.results) for t in _said(node, state)] or [""]
     messages = [Message(t) for t in texts[:-1]]
     messages.append(Message(texts[-1], _buttons(node, state.language)))
     return messages
@@ -184,6 +197,7 @@ def handle(flow: Flow, state: RunState, text: str, *, now: datetime) -> Step:
     assert node.router is not None  # noqa: S101 - WAITING_INPUT only stops at 'ask' nodes
     answer = read(node.router, text, today=now.date())
     if answer is None:
+        state = _keep_unfit(state, node.name, text)
         retries = state.retries + 1
         limit = node.retries if node.retries is not None else flow.retries
         if retries > limit:
@@ -208,6 +222,21 @@ def handle(flow: Flow, state: RunState, text: str, *, now: datetime) -> Step:
     state = replace(state, results=results, case=case)
     target = node.next.get(answer.exit) or node.next["*"]
     return _enter(flow, state, target, [])
+
+
+#: What the person wrote that did not fit a question is kept (never dropped) for the operator,
+#: under this result name: at most this many answers, each cut to this length.
+UNFIT_RESULT = "unfit_answers"
+UNFIT_MAX = 10
+UNFIT_CHARS = 300
+
+
+def _keep_unfit(state: RunState, node: str, text: str) -> RunState:
+    kept = list(state.results.get(UNFIT_RESULT) or [])
+    if len(kept) >= UNFIT_MAX or not text.strip():
+        return state
+    kept.append({"question": node, "text": text.strip()[:UNFIT_CHARS]})
+    return replace(state, results={**state.results, UNFIT_RESULT: kept})
 
 
 def resume(
