@@ -34,6 +34,8 @@ ACTION_LABELS: dict[str, Any] = {
     "conversation.returned_to_bot": _("Conversation returned to the bot"),
     "conversation.note_added": _("Note left on a conversation"),
     "conversation.closed": _("Conversation closed"),
+    "conversation.reidentified": _("Re-identified by an operator"),
+    "conversation.reidentify_failed": _("Re-identification by an operator failed"),
     "conversation.media_read": _("Photo or voice message opened"),
     "canned.created": _("Canned answer written"),
     "canned.changed": _("Canned answer changed"),

@@ -118,6 +118,14 @@ def conversation(request: HttpRequest, conversation_id: UUID) -> HttpResponse:
                 conversations.conversation_close(conversation=item, actor=user)
                 messages.success(request, _("Conversation closed."))
                 return redirect("console:queue")
+            elif action == "reidentify":
+                conversations.conversation_reidentify(
+                    conversation=item,
+                    actor=user,
+                    service_number=request.POST.get("service_number", ""),
+                    codename=request.POST.get("codename", ""),
+                )
+                notice = _("Re-identified: his case is linked to this conversation.")
             elif action == "callback":
                 callbacks.callback_request(
                     actor=user,
@@ -269,6 +277,8 @@ def _conversation_context(
         if user.role == Role.SUPERVISOR
         else [],
         "can_reply": item.assignee_id == user.pk or user.role == Role.SUPERVISOR,
+        # Stage 2 that the bot could not confirm: the operator may check the code words here.
+        "can_reidentify": item.priority > 0 and not reidentified,
         "open": item.status != ConversationStatus.CLOSED,
     }
 

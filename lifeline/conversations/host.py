@@ -18,6 +18,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import override
@@ -231,7 +232,14 @@ def conversation_input(
             if secret_run is not None:
                 incoming.text = _secret_input_note(secret_run, failures_before)
                 incoming.save(update_fields=["text"])
+        count_unread(conversation)
         return store_replies(conversation, replies)
+
+
+def count_unread(conversation: Conversation) -> None:
+    """One more message of his for a human, if a human is (or is about to be) on it."""
+    if conversation.status in (ConversationStatus.WAITING, ConversationStatus.ACTIVE):
+        Conversation.objects.filter(pk=conversation.pk).update(unread=F("unread") + 1)
 
 
 def store_replies(conversation: Conversation, replies: list[Reply]) -> list[Reply]:

@@ -22,6 +22,7 @@ from django.utils.translation import ngettext, override
 from PIL import Image, ImageOps
 
 from .delivery import Reply
+from .host import count_unread
 from .models import Attachment, Conversation, Direction, MediaKind, MediaStatus, Message
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,7 @@ def receive(
     attachment = Attachment.objects.create(message=message, kind=kind)
     conversation.last_message_at = timezone.now()
     conversation.save(update_fields=["last_message_at"])
+    count_unread(conversation)
     with override(conversation.language):
         if kind == MediaKind.PHOTO:
             text = _("Thank you. The photo is kept securely for the operator.")

@@ -60,8 +60,10 @@ class Conversation(SealedModel):
     pending_command = models.CharField(max_length=16, blank=True, default="")
     # When the last outbound message left: the per-chat rate limit (Telegram: ~1 per second).
     last_sent_at = models.DateTimeField(null=True, blank=True)
-    # When its operator last had the messages on screen: what came in after is "unread".
+    # When its operator last had the messages on screen, and how many of the person's messages
+    # came for a human since (counted while it waits for or is with an operator).
     read_at = models.DateTimeField(null=True, blank=True)
+    unread = models.PositiveIntegerField(default=0)
 
     class Meta:
         indexes = [models.Index(fields=["status", "waiting_since"])]

@@ -6,14 +6,13 @@ Replies go through the outbox to the person's channel (the web chat shows stored
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Case as When_
-from django.db.models import Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
-from django.db.models.functions import Coalesce, Greatest
+from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -27,6 +26,8 @@ from .models import (
     Conversation,
     ConversationStatus,
     Direction,
+    FlowRun,
+    FlowRunStatus,
     Message,
     Note,
 )
@@ -65,7 +66,6 @@ def queue(actor: User) -> QuerySet[Conversation]:
 
 #: How much of the last message a queue row shows.
 PREVIEW_CHARS = 80
-_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -78,39 +78,26 @@ class QueueRow:
 
 
 def queue_rows(actor: User, *, limit: int = 200) -> list[QueueRow]:
-    """The queue as the console shows it: each row with the start of its last message, how
-    long it has waited and how many of the person's messages came after its operator last
-    read it (or after the last answer to him, whichever is later)."""
-    last_out = (
-        Message.objects.filter(conversation=OuterRef("pk"), direction=Direction.OUT)
-        .order_by("-created_at")
-        .values("created_at")[:1]
-    )
-    last = Message.objects.filter(conversation=OuterRef("pk")).order_by("-created_at")
+    """The queue as the console shows it: each row with the start of the person's last message
+    (ours only if he has written nothing), how long it has waited, and how many of his messages
+    came for a human since its operator last read it or answered."""
+    last_in = Message.objects.filter(conversation=OuterRef("pk"), direction=Direction.IN)
+    last_any = Message.objects.filter(conversation=OuterRef("pk"))
     conversations_ = list(
         queue(actor)
         .select_related("assignee")
         .annotate(
-            seen_until=Greatest(
-                Coalesce("read_at", Value(_EPOCH)), Coalesce(Subquery(last_out), Value(_EPOCH))
-            ),
-            last_message_id=Subquery(last.values("pk")[:1]),
-        )
-        .annotate(
-            unread=Count(
-                "messages",
-                filter=Q(messages__direction=Direction.IN)
-                & Q(messages__created_at__gt=F("seen_until")),
-            )
+            last_in_id=Subquery(last_in.order_by("-created_at").values("pk")[:1]),
+            last_any_id=Subquery(last_any.order_by("-created_at").values("pk")[:1]),
         )[:limit]
     )
-    ids = [c.last_message_id for c in conversations_ if c.last_message_id]
+    ids = [c.last_in_id or c.last_any_id for c in conversations_ if c.last_in_id or c.last_any_id]
     last_messages = {m.pk: m for m in Message.objects.filter(pk__in=ids)}
     media = media_for(ids)
     now = timezone.now()
     rows = []
     for item in conversations_:
-        message = last_messages.get(item.last_message_id)
+        message = last_messages.get(item.last_in_id or item.last_any_id)
         text = " ".join((message.text or "").split()) if message else ""
         if message is not None and message.pk in media:
             label = _("[photo]") if media[message.pk].kind == "photo" else _("[voice message]")
@@ -144,7 +131,7 @@ def next_for(actor: User) -> Conversation | None:
 def mark_read(*, conversation: Conversation, actor: User) -> None:
     """Its operator has the messages on screen: what came before now is no longer unread."""
     if conversation.assignee_id == actor.pk:
-        Conversation.objects.filter(pk=conversation.pk).update(read_at=timezone.now())
+        Conversation.objects.filter(pk=conversation.pk).update(read_at=timezone.now(), unread=0)
 
 
 def get_for(actor: User, conversation_id: UUID) -> Conversation:
@@ -276,7 +263,8 @@ def conversation_reply(*, conversation: Conversation, actor: User, text: str) ->
     # The front mark (priority, reason) stays while the conversation is about stage 2: it
     # goes only when the person is handed back to the bot.
     locked.last_message_at = timezone.now()
-    locked.save(update_fields=["status", "waiting_since", "last_message_at"])
+    locked.unread = 0  # answered: what he wrote before has been read
+    locked.save(update_fields=["status", "waiting_since", "last_message_at", "unread"])
     audit_record(
         actor=actor,
         action="conversation.replied",
@@ -304,7 +292,17 @@ def conversation_return_to_bot(
     locked.waiting_since = None
     locked.priority = 0
     locked.waiting_reason = ""
-    locked.save(update_fields=["status", "assignee", "waiting_since", "priority", "waiting_reason"])
+    locked.unread = 0
+    locked.save(
+        update_fields=[
+            "status",
+            "assignee",
+            "waiting_since",
+            "priority",
+            "waiting_reason",
+            "unread",
+        ]
+    )
     replies = store_replies(locked, start_flow(locked, flow))
     deliver(locked, replies)
     audit_record(
@@ -334,7 +332,6 @@ def auto_assign(conversation: Conversation) -> User | None:
     """Give a waiting conversation to the least-loaded operator on shift, below the limit
     (settings LIFELINE_AUTO_ASSIGN, LIFELINE_MAX_CONVERSATIONS_PER_OPERATOR)."""
     from django.conf import settings
-    from django.db.models import Count
 
     if not settings.LIFELINE_AUTO_ASSIGN or conversation.assignee_id is not None:
         return None
@@ -411,6 +408,7 @@ def conversation_close(*, conversation: Conversation, actor: User) -> None:
     locked.waiting_since = None
     locked.priority = 0
     locked.waiting_reason = ""
+    locked.unread = 0
     if locked.assignee_id is None:
         locked.assignee = actor  # so the one who closed it can still read it
     locked.save(update_fields=["status", "waiting_since", "priority", "waiting_reason", "assignee"])
@@ -503,3 +501,93 @@ def canned_set_active(*, actor: User, answer: CannedAnswer, active: bool) -> Non
         object_id=answer.pk,
         fields=["active"],
     )
+
+
+# --- Stage 2 by hand ---------------------------------------------------------------------------
+
+
+def conversation_reidentify(
+    *, conversation: Conversation, actor: User, service_number: str, codename: str
+) -> object:
+    """See :func:`_reidentify_by_hand`; raises with words after its audit entry is committed
+    (a refused try is recorded too)."""
+    case, allowed = _reidentify_by_hand(
+        conversation=conversation, actor=actor, service_number=service_number, codename=codename
+    )
+    if not allowed:
+        raise ValueError(_("Too many tries. Wait a while, or ask a supervisor."))
+    if case is None:
+        raise ValueError(_("These code words do not match an open case with this number."))
+    return case
+
+
+@transaction.atomic
+def _reidentify_by_hand(
+    *, conversation: Conversation, actor: User, service_number: str, codename: str
+) -> tuple[object, bool]:
+    """The operator re-identifies a man at the front who failed the bot's code-word check (a
+    typo, words in the wrong order): he types the service number and the code words the man
+    gives him here. On a match the case is linked to this conversation (access follows it);
+    each try costs one slow hash and counts against the same limits as the bot's."""
+    from lifeline.cases import workflow
+    from lifeline.core import limits
+
+    from .host import STAGE2_FLOW, current_flow
+
+    _check(actor)
+    locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    if locked.assignee_id != actor.pk and actor.role != Role.SUPERVISOR:
+        raise PermissionDenied(_("Take the conversation before answering."))
+    codename = (codename or "").strip()
+    service_number = (service_number or "").strip()[:64]
+    if not codename:
+        raise ValueError(_("Write the code words he gives you."))
+    from django.conf import settings
+
+    allowed = limits.hit(
+        f"reid:op:{actor.pk}",
+        limit=settings.LIFELINE_REIDENTIFY_LIMIT,
+        window=settings.LIFELINE_REIDENTIFY_WINDOW,
+    ) and limits.budget("secret_hash", channel="console")
+    case = (
+        workflow.reidentify_by_codename(
+            codename=codename,
+            service_number=service_number or None,
+            requester=locked.contact,
+        )
+        if allowed
+        else None
+    )
+    audit_record(
+        actor=actor,
+        action="conversation.reidentified"
+        if case is not None
+        else "conversation.reidentify_failed",
+        object_type="conversation",
+        object_id=locked.pk,
+        fields=["codename"],
+    )
+    if case is None:
+        return None, allowed
+    run = (
+        FlowRun.objects.select_for_update()
+        .filter(conversation=locked, flow=STAGE2_FLOW)
+        .order_by("-started_at")
+        .first()
+    )
+    if run is None:
+        flow = current_flow(STAGE2_FLOW)
+        run = FlowRun(
+            conversation=locked,
+            flow=flow.name,
+            version=flow.version,
+            status=FlowRunStatus.ENDED,
+            state={},
+        )
+    run.case = case
+    run.reidentified_by = "codename"
+    run.save()
+    if locked.waiting_reason == "front_unverified":
+        locked.waiting_reason = "front"
+        locked.save(update_fields=["waiting_reason"])
+    return case, True

@@ -41,6 +41,9 @@ def handed_off(address: str, *texts: str, language: str = "en") -> Conversation:
 
 
 def services_handoff(conversation: Conversation) -> None:
+    from lifeline.conversations.host import _cancel_runs
+
+    _cancel_runs(conversation)
     Conversation.objects.filter(pk=conversation.pk).update(
         status=ConversationStatus.WAITING, waiting_since=timezone.now() - timedelta(minutes=3)
     )
@@ -48,7 +51,9 @@ def services_handoff(conversation: Conversation) -> None:
 
 
 def person_writes(conversation: Conversation, text: str) -> None:
-    Message.objects.create(conversation=conversation, direction="in", text=text)
+    from lifeline.conversations.host import conversation_input
+
+    conversation_input(conversation, text)
 
 
 def console(user: User) -> Client:
@@ -67,7 +72,7 @@ def test_queue_row_shows_preview_channel_language_wait_and_unread() -> None:
     row = next(r for r in services.queue_rows(operator) if r.conversation.pk == item.pk)
     assert row.preview == "I am scared, please answer me soon"
     assert row.preview_in
-    assert row.unread == 1  # after the bot's last answer, one message of his
+    assert row.unread == 1  # one message of his since it came to the queue
     assert row.waited >= timedelta(minutes=3)
     page = console(operator).get("/console/queue/").content.decode()
     assert "I am scared, please answer me soon" in page
@@ -93,11 +98,12 @@ def test_a_long_preview_is_cut_and_reading_clears_the_unread_count() -> None:
     assert row.unread == 1
     assert len(row.preview) == services.PREVIEW_CHARS
     assert row.preview.endswith("…")
-    # An operator's answer counts as read too, and the preview says it was ours.
+    # An operator's answer counts as read too; the preview stays what he wrote.
     services.conversation_reply(conversation=item, actor=operator, text="We are here.")
     row = {r.conversation.pk: r for r in services.queue_rows(operator)}[item.pk]
     assert row.unread == 0
-    assert not row.preview_in
+    assert row.preview_in
+    assert row.preview.startswith("word word")
 
 
 def test_someone_elses_reading_does_not_clear_the_assignees_unread() -> None:
@@ -355,3 +361,66 @@ def test_a_call_back_without_a_usable_number_or_time_is_refused_with_words() -> 
     for crafted in ("x", "²", "", "00000000-0000-0000-0000-000000000000"):
         response = client.post("/console/calls/missed/", {"action": "show", "callback": crafted})
         assert response.status_code == 302
+
+
+# --- Stage 2 by hand -----------------------------------------------------------------------
+
+
+def test_the_operator_reidentifies_by_hand_within_limits_and_audited(
+    settings: object,
+) -> None:
+    from django.core.cache import cache
+
+    from lifeline.cases import workflow
+    from lifeline.cases.selectors import cases_visible_to
+    from tests.factories import Staff, advance, create_case
+
+    cache.clear()
+    settings.LIFELINE_REIDENTIFY_LIMIT = 3  # type: ignore[attr-defined]
+    staff = Staff()
+    case = create_case(service_number="РУ-000311")
+    advance(case, "verified", staff)
+    workflow.case_set_codename(case=case, codename="река окно ключ")
+    operator = create_user(Role.OPERATOR)
+    item = handed_off("7012")
+    Conversation.objects.filter(pk=item.pk).update(priority=1, waiting_reason="front_unverified")
+    client = console(operator)
+    # Before taking it, nothing may be tried.
+    with pytest.raises(Exception, match="Take the conversation"):
+        services.conversation_reidentify(
+            conversation=item, actor=operator, service_number="РУ-000311", codename="река"
+        )
+    client.post(f"/console/conversations/{item.pk}/", {"action": "take"})
+    assert not cases_visible_to(operator).filter(pk=case.pk).exists()
+    response = client.post(
+        f"/console/conversations/{item.pk}/",
+        {"action": "reidentify", "service_number": "РУ-000311", "codename": "не те"},
+    )
+    assert response.status_code == 400
+    assert "do not match" in response.content.decode()
+    assert not cases_visible_to(operator).filter(pk=case.pk).exists()
+    response = client.post(
+        f"/console/conversations/{item.pk}/",
+        {"action": "reidentify", "service_number": "РУ-000311", "codename": "Река  окно КЛЮЧ"},
+    )
+    assert response.status_code == 302
+    assert cases_visible_to(operator).filter(pk=case.pk).exists()  # access follows the chat
+    item.refresh_from_db()
+    assert item.waiting_reason == "front"
+    assert list(
+        AuditEntry.objects.filter(object_id=str(item.pk), action__startswith="conversation.reid")
+        .order_by("pk")
+        .values_list("action", flat=True)
+    ) == ["conversation.reidentify_failed", "conversation.reidentified"]
+    # Past the limit even the right words are refused, in words.
+    for _ in range(3):
+        client.post(
+            f"/console/conversations/{item.pk}/",
+            {"action": "reidentify", "service_number": "РУ-000311", "codename": "x"},
+        )
+    response = client.post(
+        f"/console/conversations/{item.pk}/",
+        {"action": "reidentify", "service_number": "РУ-000311", "codename": "река окно ключ"},
+    )
+    assert "Too many tries" in response.content.decode()
+    cache.clear()
