@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -32,6 +33,7 @@ from lifeline.stats.services import stat_record
 
 from .delivery import Reply
 from .engine import LANGUAGES, runner
+from .engine.inputs import is_yes
 from .engine.loader import load_flows, parse_flow
 from .engine.model import OPERATIONS, Flow
 from .models import (
@@ -80,7 +82,6 @@ REACH_TO_PHONE = {
     "no_contact": "no_phone",
 }
 MAX_REIDENTIFY_FAILURES = 3
-YES_WORDS = frozenset({"yes", "y", "да", "так", "д", "т"})
 #: Flow results that are secrets: what a person types for them is never stored, and a reply
 #: that shows one is stored (in Message, in a sent OutboundMessage) only as a placeholder.
 SECRET_RESULTS = frozenset({"codename"})
@@ -496,6 +497,19 @@ def _case_fields(raw: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
+@dataclass(frozen=True)
+class _ActionCall:
+    """What an action handler gets: the run, its flow and state, the action, the conversation
+    and the step's context (values for the replies)."""
+
+    run: FlowRun
+    flow: Flow
+    action: runner.Action
+    state: runner.RunState
+    conversation: Conversation | None
+    context: _Context
+
+
 def _action(
     run: FlowRun,
     flow: Flow,
@@ -505,103 +519,160 @@ def _action(
     context: _Context,
 ) -> list[Reply] | None:
     """Apply one action. Returns replies to end the step early (e.g. a jump to another flow)."""
-    kind = action.kind
-    via = _via(run)
-    if kind in OPERATIONS:
+    if action.kind in OPERATIONS:
         return None  # a 'do' node: performed once the step is saved (see _operation)
-    if kind == "start_flow":
-        _save_run(run, state)
-        return start_flow(
-            conversation,
-            str(action.params["flow"]),
-            language=state.language,
-            results=dict(action.params.get("results") or {}),
-            operator=run.operator,
-            case=run.case,
+    handler = ACTION_HANDLERS.get(action.kind)
+    if handler is None:
+        raise ValueError(f"unknown action {action.kind}")
+    return handler(_ActionCall(run, flow, action, state, conversation, context))
+
+
+def _act_start_flow(call: _ActionCall) -> list[Reply] | None:
+    run = call.run
+    action = call.action
+    state = call.state
+    conversation = call.conversation
+    _save_run(run, state)
+    return start_flow(
+        conversation,
+        str(action.params["flow"]),
+        language=state.language,
+        results=dict(action.params.get("results") or {}),
+        operator=run.operator,
+        case=run.case,
+    )
+
+
+def _act_expired(call: _ActionCall) -> list[Reply] | None:
+    run = call.run
+    state = call.state
+    conversation = call.conversation
+    _save_run(run, state)
+    if conversation is None:
+        return []
+    with override(state.language):
+        note = Reply(
+            _("Our previous conversation was left unfinished for too long, so let us start again.")
         )
-    if kind == "expired":
-        _save_run(run, state)
-        if conversation is None:
-            return []
-        with override(state.language):
-            note = Reply(
-                _(
-                    "Our previous conversation was left unfinished for too long, so "
-                    "let us start again."
-                )
-            )
-        return [note, *start_flow(conversation, ENTRY_FLOW, language=state.language)]
-    if kind == "open_case":
-        fields = _case_fields(action.params.get("fields", {}))
-        relation = fields.pop("requester_relation", None)
-        reach = (action.params.get("results") or {}).get("reach")
-        if reach and "phone_situation" not in fields:  # a relative told us how he is reached
-            fields["phone_situation"] = REACH_TO_PHONE.get(str(reach), "unknown")
-        fields = {k: v for k, v in fields.items() if k in workflow.UPDATABLE_FIELDS}
-        try:
-            run.case = workflow.case_create(
-                actor=_actor(run),
-                via="" if run.operator else via,
-                channel=conversation.channel if conversation else "phone",
-                language=state.language,
-                requester=conversation.contact if conversation else None,
-                requester_relation=relation or "self",
-                intake_note=_unfit_note(action.params.get("results") or {}, state.language),
-                **{k: v for k, v in fields.items() if k not in LATER_FIELDS},
-            )
-            later = {k: v for k, v in fields.items() if k in LATER_FIELDS and v}
-            if later:
-                workflow.case_update_fields(case=run.case, actor=_actor(run), via=via, fields=later)
-        except CaseError:
-            # Not enough to open an application (e.g. a relative who knows no name):
-            # an operator takes over with what was said.
-            _handoff(conversation, priority=0, reason=WaitingReason.HANDOFF)
-        return None
-    if kind == "update_case":
-        if run.case is not None:
-            workflow.case_update_fields(
-                case=run.case,
-                actor=_actor(run),
-                via=via,
-                fields=_case_fields(action.params.get("fields", {})),
-            )
-        return None
-    if kind == "issue_codename":
-        if run.case is not None:
-            words = codenames.generate()
-            workflow.case_set_codename(case=run.case, codename=words)
-            context.values["codename"] = words
-            context.secret_values.add("codename")
-        return None
-    if kind == "mark_ready":
-        if run.case is not None:
-            # Not yet verified, say: the alert that follows brings an operator anyway.
-            with contextlib.suppress(CaseError):
-                workflow.case_mark_ready(
-                    case=run.case, actor=None, via=via, reidentified_by=run.reidentified_by or None
-                )
-        return None
-    if kind == "alert":
-        reason = WaitingReason.FRONT if run.reidentified_by else WaitingReason.FRONT_UNVERIFIED
-        _handoff(conversation, priority=1, reason=reason)
-        stat_record(
-            kind="conversation.alert",
+    return [note, *start_flow(conversation, ENTRY_FLOW, language=state.language)]
+
+
+def _act_open_case(call: _ActionCall) -> list[Reply] | None:
+    run = call.run
+    action = call.action
+    state = call.state
+    conversation = call.conversation
+    via = _via(call.run)
+    fields = _case_fields(action.params.get("fields", {}))
+    relation = fields.pop("requester_relation", None)
+    reach = (action.params.get("results") or {}).get("reach")
+    if reach and "phone_situation" not in fields:  # a relative told us how he is reached
+        fields["phone_situation"] = REACH_TO_PHONE.get(str(reach), "unknown")
+    fields = {k: v for k, v in fields.items() if k in workflow.UPDATABLE_FIELDS}
+    try:
+        run.case = workflow.case_create(
+            actor=_actor(run),
+            via="" if run.operator else via,
             channel=conversation.channel if conversation else "phone",
             language=state.language,
+            requester=conversation.contact if conversation else None,
+            requester_relation=relation or "self",
+            intake_note=_unfit_note(action.params.get("results") or {}, state.language),
+            **{k: v for k, v in fields.items() if k not in LATER_FIELDS},
         )
-        return None
-    if kind == "handoff":
-        if run.flow == STAGE2_FLOW:  # stage 2 that the bot could not finish stays marked front
-            reason = WaitingReason.FRONT if run.reidentified_by else WaitingReason.FRONT_UNVERIFIED
-            _handoff(conversation, priority=1, reason=reason)
-        else:
-            _handoff(conversation, priority=0, reason=WaitingReason.HANDOFF)
-        return None
-    if kind == "set_language":
-        if conversation is not None:
-            _set_language(conversation, str(action.params["value"]))
-        return None
-    raise ValueError(f"unknown action {kind}")
+        later = {k: v for k, v in fields.items() if k in LATER_FIELDS and v}
+        if later:
+            workflow.case_update_fields(case=run.case, actor=_actor(run), via=via, fields=later)
+    except CaseError:
+        # Not enough to open an application (e.g. a relative who knows no name):
+        # an operator takes over with what was said.
+        _handoff(conversation, priority=0, reason=WaitingReason.HANDOFF)
+    return None
+
+
+def _act_update_case(call: _ActionCall) -> list[Reply] | None:
+    run = call.run
+    action = call.action
+    via = _via(call.run)
+    if run.case is not None:
+        workflow.case_update_fields(
+            case=run.case,
+            actor=_actor(run),
+            via=via,
+            fields=_case_fields(action.params.get("fields", {})),
+        )
+    return None
+
+
+def _act_issue_codename(call: _ActionCall) -> list[Reply] | None:
+    run = call.run
+    context = call.context
+    if run.case is not None:
+        words = codenames.generate()
+        workflow.case_set_codename(case=run.case, codename=words)
+        context.values["codename"] = words
+        context.secret_values.add("codename")
+    return None
+
+
+def _act_mark_ready(call: _ActionCall) -> list[Reply] | None:
+    run = call.run
+    via = _via(call.run)
+    if run.case is not None:
+        # Not yet verified, say: the alert that follows brings an operator anyway.
+        with contextlib.suppress(CaseError):
+            workflow.case_mark_ready(
+                case=run.case, actor=None, via=via, reidentified_by=run.reidentified_by or None
+            )
+    return None
+
+
+def _act_alert(call: _ActionCall) -> list[Reply] | None:
+    run = call.run
+    state = call.state
+    conversation = call.conversation
+    reason = WaitingReason.FRONT if run.reidentified_by else WaitingReason.FRONT_UNVERIFIED
+    _handoff(conversation, priority=1, reason=reason)
+    stat_record(
+        kind="conversation.alert",
+        channel=conversation.channel if conversation else "phone",
+        language=state.language,
+    )
+    return None
+
+
+def _act_handoff(call: _ActionCall) -> list[Reply] | None:
+    run = call.run
+    conversation = call.conversation
+    if run.flow == STAGE2_FLOW:  # stage 2 that the bot could not finish stays marked front
+        reason = WaitingReason.FRONT if run.reidentified_by else WaitingReason.FRONT_UNVERIFIED
+        _handoff(conversation, priority=1, reason=reason)
+    else:
+        _handoff(conversation, priority=0, reason=WaitingReason.HANDOFF)
+    return None
+
+
+def _act_set_language(call: _ActionCall) -> list[Reply] | None:
+    action = call.action
+    conversation = call.conversation
+    if conversation is not None:
+        _set_language(conversation, str(action.params["value"]))
+    return None
+
+
+#: The host's flow actions, one handler each (an operation — a 'do' node — is performed once
+#: the step is saved, see :func:`_operation`).
+ACTION_HANDLERS: dict[str, Callable[[_ActionCall], list[Reply] | None]] = {
+    "start_flow": _act_start_flow,
+    "expired": _act_expired,
+    "open_case": _act_open_case,
+    "update_case": _act_update_case,
+    "issue_codename": _act_issue_codename,
+    "mark_ready": _act_mark_ready,
+    "alert": _act_alert,
+    "handoff": _act_handoff,
+    "set_language": _act_set_language,
+}
 
 
 def _unfit_note(results: dict[str, Any], language: str) -> str | None:
@@ -759,7 +830,7 @@ def _confirm_forget(conversation: Conversation, text: str) -> list[Reply]:
     for language in LANGUAGES:
         with override(language):
             yes_labels.add(_("Yes, erase").casefold())
-    if answer not in yes_labels and answer.split(" ")[0] not in YES_WORDS:
+    if answer not in yes_labels and not is_yes(answer):
         return [Reply(_("Nothing was erased."))]
     forget_contact(conversation)
     return [

@@ -400,7 +400,7 @@ def test_a_failure_mid_transition_leaves_nothing(staff: Staff, monkeypatch: Any)
     def boom(**kwargs: Any) -> None:
         raise RuntimeError("stats down")
 
-    monkeypatch.setattr(workflow, "stat_record", boom)
+    monkeypatch.setattr(workflow.events, "stat_record", boom)
     with pytest.raises(RuntimeError):
         workflow.case_verify(case=case, actor=staff.verifier, checklist=CHECKLIST)
     case.refresh_from_db()

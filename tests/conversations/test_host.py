@@ -282,3 +282,23 @@ def test_a_relative_application_has_no_codename() -> None:
     assert case.phone_situation == "second_phone"
     assert case.codename_hash == ""
     assert not any("code words" in r.text for r in replies)
+
+
+def test_every_action_a_flow_may_name_has_one_handler_in_the_host() -> None:
+    from lifeline.conversations.engine.model import ACTION_KINDS, OPERATIONS
+    from lifeline.conversations.host import ACTION_HANDLERS
+
+    assert set(ACTION_HANDLERS) | set(OPERATIONS) >= set(ACTION_KINDS)
+    assert not set(ACTION_HANDLERS) & set(OPERATIONS)
+
+
+def test_the_host_reads_yes_with_the_engines_words() -> None:
+    from lifeline.conversations.engine.inputs import YES, is_yes
+
+    assert all(is_yes(word) for word in YES)
+    assert is_yes("Да!")
+    assert is_yes("так, видаліть")
+    assert is_yes("1")
+    assert not is_yes("нет")
+    assert not is_yes("2")
+    assert not is_yes("")

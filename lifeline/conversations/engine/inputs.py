@@ -23,6 +23,13 @@ class Answer:
     value: Any  # what is stored as the result (JSON-serialisable)
 
 
+def is_yes(text: str) -> bool:
+    """A plain yes to a question the host asks itself ("erase everything?"), read with the
+    same words as a flow's yes/no question; "1" is the first (yes) of two numbered buttons."""
+    words = _norm(text).split(" ")
+    return bool(words) and (words[0] in YES or words == ["1"])
+
+
 def _norm(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).casefold().replace("ё", "е")
     return " ".join(re.sub(r"[^\w\s+\-./:]", " ", text).split())
