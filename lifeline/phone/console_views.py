@@ -17,7 +17,7 @@ from lifeline.audit.services import audit_record
 from lifeline.cases.models import Case
 from lifeline.cases.selectors import cases_visible_to
 from lifeline.console.decorators import role_required
-from lifeline.console.views import _user, bad_request
+from lifeline.console.views.common import _user, bad_request
 from lifeline.core.models import Role
 from lifeline.core.parsing import object_id
 

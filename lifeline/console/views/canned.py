@@ -14,9 +14,9 @@ from lifeline.conversations import services as conversations
 from lifeline.conversations.models import CannedAnswer
 from lifeline.core.models import Role
 
-from .decorators import role_required
-from .forms import CannedAnswerForm
-from .views import _user
+from ..decorators import role_required
+from ..forms import CannedAnswerForm
+from .common import _user
 
 
 def _save(request: HttpRequest, form: CannedAnswerForm, answer: CannedAnswer | None) -> bool:

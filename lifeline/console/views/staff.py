@@ -24,8 +24,8 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from lifeline.core import staff as staff_services
 from lifeline.core.models import StaffChangeRequest, User
 
-from .decorators import role_required
-from .forms import EnrolCodeForm, StaffCreateForm, StaffRoleForm
+from ..decorators import role_required
+from ..forms import EnrolCodeForm, StaffCreateForm, StaffRoleForm
 
 MANAGERS = tuple(staff_services.STAFF_MANAGER_ROLES)
 

@@ -17,9 +17,9 @@ from lifeline.cases.models import Disposition, DispositionKind, Exchange
 from lifeline.cases.selectors import cases_visible_to
 from lifeline.core.models import User
 
-from .decorators import role_required
-from .forms import ExchangeForm
-from .views import _user
+from ..decorators import role_required
+from ..forms import ExchangeForm
+from .common import _user
 
 
 def _uuid(value: str) -> UUID | None:

@@ -14,8 +14,8 @@ from django.views.decorators.http import require_http_methods
 from lifeline.channels import failures
 from lifeline.core.models import Role
 
-from .decorators import role_required
-from .views import _user
+from ..decorators import role_required
+from .common import _user
 
 
 @role_required(Role.SUPERVISOR)

@@ -1,0 +1,34 @@
+"""The liaison's list of operations under way."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from lifeline.cases import selectors
+from lifeline.cases.models import (
+    CaseStatus,
+    DispositionKind,
+)
+from lifeline.core.models import Role
+
+from ..decorators import role_required
+from .common import (
+    _user,
+)
+
+
+@role_required(Role.LIAISON, Role.SUPERVISOR)
+@require_GET
+def operations(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    cases = selectors.cases_visible_to(user).filter(status=CaseStatus.OPERATION)
+    return render(
+        request,
+        "console/operations.html",
+        {
+            "views": [selectors.case_read(actor=user, case=c) for c in cases],
+            "dispositions": DispositionKind.choices,
+        },
+    )
