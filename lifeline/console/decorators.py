@@ -1,4 +1,5 @@
-"""Role checks for console views. The services check again: views are not the only gate."""
+"""Role checks for console views, which hand the view its ``actor``. The services check again:
+views are not the only gate."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ def role_required(*roles: str) -> Callable[[View], View]:
             role = getattr(user, "role", None)
             if not (user.is_authenticated and user.is_active and role in roles):
                 raise PermissionDenied
-            return view(request, *args, **kwargs)
+            # The view gets the signed-in staff member as ``actor``, already checked.
+            return view(request, *args, actor=user, **kwargs)
 
         wrapped.allowed_roles = frozenset(roles)  # type: ignore[attr-defined]
         return wrapped

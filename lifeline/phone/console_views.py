@@ -17,8 +17,8 @@ from lifeline.audit.services import audit_record
 from lifeline.cases.models import Case
 from lifeline.cases.selectors import cases_visible_to
 from lifeline.console.decorators import role_required
-from lifeline.console.views.common import _user, bad_request
-from lifeline.core.models import Role
+from lifeline.console.views.common import bad_request
+from lifeline.core.models import Role, User
 from lifeline.core.parsing import object_id
 
 from . import callbacks, cti
@@ -29,10 +29,9 @@ WORK_ROLES = (Role.OPERATOR, Role.SUPERVISOR)
 
 @role_required(*WORK_ROLES)
 @require_http_methods(["GET", "POST"])
-def missed(request: HttpRequest) -> HttpResponse:
+def missed(request: HttpRequest, actor: User) -> HttpResponse:
     """Missed calls, and the call backs people asked for. A missed call is only marked seen:
     it is offered for a call back only if that number has an open call-back request."""
-    user = _user(request)
     calls = Call.objects.filter(status=CallStatus.MISSED)
     shown: dict[UUID, tuple[str, str]] = {}
     if request.method == "POST":
@@ -45,9 +44,9 @@ def missed(request: HttpRequest) -> HttpResponse:
                 return redirect("console:calls_missed")
             if action == "show":
                 # The number is shown in this answer only, never in a URL or a later page.
-                shown[item.pk] = callbacks.callback_show(actor=user, request=item)
+                shown[item.pk] = callbacks.callback_show(actor=actor, request=item)
             else:
-                callbacks.callback_close(actor=user, request=item, done=action == "done")
+                callbacks.callback_close(actor=actor, request=item, done=action == "done")
                 messages.success(request, _("Done."))
                 return redirect("console:calls_missed")
         else:
@@ -59,7 +58,7 @@ def missed(request: HttpRequest) -> HttpResponse:
                 pk = _uuid_or_none(target)
                 changed = calls.filter(pk=pk, seen_at__isnull=True).update(seen_at=now) if pk else 0
             audit_record(
-                actor=user,
+                actor=actor,
                 action="phone.missed_seen",
                 object_type="call",
                 object_id=target or "",
@@ -98,11 +97,10 @@ def _uuid_or_none(value: str | None) -> UUID | None:
 
 @role_required(*WORK_ROLES)
 @require_GET
-def popup(request: HttpRequest) -> HttpResponse:
+def popup(request: HttpRequest, actor: User) -> HttpResponse:
     """The call this operator has just answered: who is calling, as far as we know."""
-    user = _user(request)
     call = (
-        Call.objects.filter(answered_by=user, status=CallStatus.ANSWERED)
+        Call.objects.filter(answered_by=actor, status=CallStatus.ANSWERED)
         .select_related("contact")
         .order_by("-answered_at")
         .first()
@@ -112,12 +110,12 @@ def popup(request: HttpRequest) -> HttpResponse:
     if call is not None:
         if call.contact_id:
             known = Case.objects.filter(requester_id=call.contact_id)
-            cases = list(cases_visible_to(user).filter(pk__in=known.values("pk")))
+            cases = list(cases_visible_to(actor).filter(pk__in=known.values("pk")))
             state = "known" if cases else "maybe"
         else:
             state = "new"
         audit_record(
-            actor=user,
+            actor=actor,
             action="phone.popup",
             object_type="call",
             object_id=call.pk,
@@ -130,8 +128,7 @@ def popup(request: HttpRequest) -> HttpResponse:
 
 @role_required(Role.SUPERVISOR)
 @require_http_methods(["GET", "POST"])
-def blocks(request: HttpRequest) -> HttpResponse:
-    user = _user(request)
+def blocks(request: HttpRequest, actor: User) -> HttpResponse:
     if request.method == "POST":
         if request.POST.get("action") == "remove":
             pk = object_id(request.POST.get("rule"))
@@ -140,7 +137,7 @@ def blocks(request: HttpRequest) -> HttpResponse:
             rule = BlockRule.objects.filter(pk=pk).first()
             if rule is not None:
                 audit_record(
-                    actor=user,
+                    actor=actor,
                     action="phone.unblocked",
                     object_type="block_rule",
                     object_id=rule.pk,
@@ -150,7 +147,7 @@ def blocks(request: HttpRequest) -> HttpResponse:
         else:
             try:
                 cti.block_number(
-                    actor=user,
+                    actor=actor,
                     number=request.POST.get("number", "").strip(),
                     prefix=request.POST.get("prefix", "").strip(),
                     note=request.POST.get("note", ""),

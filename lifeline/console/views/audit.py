@@ -21,21 +21,18 @@ from lifeline.core.models import Role, User
 from lifeline.core.parsing import clean_text, object_id
 
 from ..decorators import role_required
-from .common import (
-    _user,
-)
 
 
 @role_required(Role.SUPERVISOR)
 @require_GET
-def audit_list(request: HttpRequest) -> HttpResponse:
+def audit_list(request: HttpRequest, actor: User) -> HttpResponse:
     """The audit log with filters (who, what, which case, from/to date) in words, and the same
     selection as CSV. Exporting is itself audited."""
     entries = AuditEntry.objects.select_related("actor").order_by("-seq")
     query = request.GET
-    actor = object_id(query.get("actor"))
-    if actor is not None:
-        entries = entries.filter(actor_id=actor)
+    who = object_id(query.get("actor"))
+    if who is not None:
+        entries = entries.filter(actor_id=who)
     action = query.get("action", "")
     if action in ACTION_LABELS:
         entries = entries.filter(action=action)
@@ -53,7 +50,7 @@ def audit_list(request: HttpRequest) -> HttpResponse:
         for e in entries[: 10_000 if query.get("format") == "csv" else 300]
     ]
     if query.get("format") == "csv":
-        return _audit_csv(_user(request), rows)
+        return _audit_csv(actor, rows)
     return render(
         request,
         "console/audit_list.html",
@@ -62,7 +59,7 @@ def audit_list(request: HttpRequest) -> HttpResponse:
             "actors": User.objects.order_by("username"),
             "actions": sorted(((k, str(v)) for k, v in ACTION_LABELS.items()), key=lambda a: a[1]),
             "selected": {
-                "actor": actor,
+                "actor": who,
                 "action": action,
                 "case": number,
                 "since": since.isoformat() if since else "",

@@ -20,25 +20,22 @@ from lifeline.core.models import User
 from ..decorators import role_required
 from .common import (
     WORK_ROLES,
-    _user,
 )
 
 
 @role_required(*WORK_ROLES)
 @require_POST
-def call_new(request: HttpRequest) -> HttpResponse:
+def call_new(request: HttpRequest, actor: User) -> HttpResponse:
     """Start the operator_call script (a call without a chat)."""
-    user = _user(request)
-    start_flow(None, "operator_call", language=request.LANGUAGE_CODE, operator=user)
-    run = FlowRun.objects.filter(operator=user, flow="operator_call").order_by("-started_at")[0]
+    start_flow(None, "operator_call", language=request.LANGUAGE_CODE, operator=actor)
+    run = FlowRun.objects.filter(operator=actor, flow="operator_call").order_by("-started_at")[0]
     return redirect("console:call", run_id=run.pk)
 
 
 @role_required(*WORK_ROLES)
 @require_http_methods(["GET", "POST"])
-def call(request: HttpRequest, run_id: UUID) -> HttpResponse:
-    user = _user(request)
-    run = FlowRun.objects.filter(pk=run_id, operator=user).first()
+def call(request: HttpRequest, actor: User, run_id: UUID) -> HttpResponse:
+    run = FlowRun.objects.filter(pk=run_id, operator=actor).first()
     if run is None:
         raise PermissionDenied
     replies: list[Reply] = []
@@ -50,7 +47,7 @@ def call(request: HttpRequest, run_id: UUID) -> HttpResponse:
         request.session[f"call:{run.pk}"] = [(r.stored_text, list(r.buttons)) for r in replies]
         if not any(r.secret for r in replies):
             return redirect("console:call", run_id=run.pk)
-        return _call_page(request, user, run, [(r.text, list(r.buttons)) for r in replies])
+        return _call_page(request, actor, run, [(r.text, list(r.buttons)) for r in replies])
     shown: list[tuple[str, list[str]]] | None = request.session.get(f"call:{run.pk}")
     if shown is None:
         from lifeline.conversations.engine import runner
@@ -62,7 +59,7 @@ def call(request: HttpRequest, run_id: UUID) -> HttpResponse:
             shown = [(m.text, list(m.buttons)) for m in prompt]
         else:
             shown = []
-    return _call_page(request, user, run, shown)
+    return _call_page(request, actor, run, shown)
 
 
 def _call_page(

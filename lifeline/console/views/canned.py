@@ -12,7 +12,7 @@ from django.views.decorators.http import require_http_methods
 
 from lifeline.conversations import services as conversations
 from lifeline.conversations.models import CannedAnswer
-from lifeline.core.models import Role
+from lifeline.core.models import Role, User
 
 from ..decorators import role_required
 from ..forms import CannedAnswerForm
@@ -40,7 +40,7 @@ def _save(request: HttpRequest, form: CannedAnswerForm, answer: CannedAnswer | N
 
 @role_required(Role.SUPERVISOR)
 @require_http_methods(["GET", "POST"])
-def canned_list(request: HttpRequest) -> HttpResponse:
+def canned_list(request: HttpRequest, actor: User) -> HttpResponse:
     form = CannedAnswerForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and _save(request, form, None):
         messages.success(request, _("Canned answer saved."))
@@ -55,13 +55,13 @@ def canned_list(request: HttpRequest) -> HttpResponse:
 
 @role_required(Role.SUPERVISOR)
 @require_http_methods(["GET", "POST"])
-def canned_detail(request: HttpRequest, answer_id: int) -> HttpResponse:
+def canned_detail(request: HttpRequest, actor: User, answer_id: int) -> HttpResponse:
     answer = CannedAnswer.objects.filter(pk=answer_id).first()
     if answer is None:
         raise Http404
     if request.method == "POST" and request.POST.get("action") in ("retire", "restore"):
         conversations.canned_set_active(
-            actor=_user(request), answer=answer, active=request.POST["action"] == "restore"
+            actor=actor, answer=answer, active=request.POST["action"] == "restore"
         )
         messages.success(request, _("Done."))
         return redirect("console:canned_list")

@@ -53,7 +53,6 @@ from ..decorators import role_required
 from ..forms import CaseCreateForm
 from .common import (
     _int,
-    _user,
     _uuid,
     bad_request,
 )
@@ -61,9 +60,8 @@ from .common import (
 
 @role_required(*CASE_ROLES)
 @require_GET
-def case_list(request: HttpRequest) -> HttpResponse:
-    user = _user(request)
-    cases = cases_visible_to(user).select_related("assignee").order_by("-created_at")
+def case_list(request: HttpRequest, actor: User) -> HttpResponse:
+    cases = cases_visible_to(actor).select_related("assignee").order_by("-created_at")
     status = request.GET.get("status", "")
     if status in CaseStatus.values:
         cases = cases.filter(status=status)
@@ -98,14 +96,13 @@ def case_list(request: HttpRequest) -> HttpResponse:
 
 @role_required(Role.OPERATOR, Role.SUPERVISOR)
 @require_http_methods(["GET", "POST"])
-def case_create(request: HttpRequest) -> HttpResponse:
-    user = _user(request)
+def case_create(request: HttpRequest, actor: User) -> HttpResponse:
     form = CaseCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
             case = workflow.case_create(
-                actor=user,
+                actor=actor,
                 channel=Channel.CONSOLE,
                 language=data["language"],
                 full_name=data["full_name"],
@@ -131,9 +128,8 @@ def case_create(request: HttpRequest) -> HttpResponse:
 
 @role_required(*CASE_ROLES)
 @require_GET
-def case_detail(request: HttpRequest, case_id: UUID) -> HttpResponse:
-    user = _user(request)
-    return case_page(request, user, case_get_for(actor=user, case_id=case_id))
+def case_detail(request: HttpRequest, actor: User, case_id: UUID) -> HttpResponse:
+    return case_page(request, actor, case_get_for(actor=actor, case_id=case_id))
 
 
 def case_page(
@@ -255,11 +251,10 @@ def _timeline(user: User, case: Case, events: list[EventLine]) -> list[dict[str,
 
 @role_required(*selectors.CASE_ROLES)
 @require_http_methods(["GET", "POST"])
-def search(request: HttpRequest) -> HttpResponse:
+def search(request: HttpRequest, actor: User) -> HttpResponse:
     """What is searched for (a service number, a phone, a name) is personal: it travels in a
     POST body (CSRF-protected) and the results come back in that response — never in a URL,
     where browser history, proxies and access logs would keep it. A GET shows the empty form."""
-    user = _user(request)
     form = request.POST if request.method == "POST" else QueryDict()
     query = clean_text(form.get("q") or "", max_length=200).strip()
     name = clean_text(form.get("name") or "", max_length=300).strip()
@@ -285,7 +280,7 @@ def search(request: HttpRequest) -> HttpResponse:
             messages.error(request, _("Write the birth date like 12.03.1995."))
         else:
             found = selectors.cases_by_name_birth(name, parsed)
-    visible = selectors.cases_visible_to(user).filter(pk__in=found.values("pk"))
+    visible = selectors.cases_visible_to(actor).filter(pk__in=found.values("pk"))
     return render(
         request,
         "console/search.html",
@@ -301,9 +296,8 @@ def search(request: HttpRequest) -> HttpResponse:
 
 @role_required(*selectors.CASE_ROLES)
 @require_POST
-def case_action(request: HttpRequest, case_id: UUID) -> HttpResponse:
-    user = _user(request)
-    case = selectors.case_get_for(actor=user, case_id=case_id)
+def case_action(request: HttpRequest, actor: User, case_id: UUID) -> HttpResponse:
+    case = selectors.case_get_for(actor=actor, case_id=case_id)
     action = request.POST.get("action", "")
     post = request.POST
     try:
@@ -312,7 +306,7 @@ def case_action(request: HttpRequest, case_id: UUID) -> HttpResponse:
             try:
                 workflow.case_verify(
                     case=case,
-                    actor=user,
+                    actor=actor,
                     note=post.get("note") or None,
                     checklist=dict.fromkeys(ticked, True),
                 )
@@ -322,18 +316,18 @@ def case_action(request: HttpRequest, case_id: UUID) -> HttpResponse:
                 case.refresh_from_db()
                 return case_page(
                     request,
-                    user,
+                    actor,
                     case,
                     status=400,
                     ticked=ticked,
                     verify_note=clean_text(post.get("note") or "", max_length=4000),
                 )
         elif action == "reject":
-            workflow.case_reject(case=case, actor=user, reason=post.get("reason", ""))
+            workflow.case_reject(case=case, actor=actor, reason=post.get("reason", ""))
         elif action == "mark_ready":
             workflow.case_mark_ready(
                 case=case,
-                actor=user,
+                actor=actor,
                 codename=post.get("codename") or None,
                 service_number=post.get("service_number") or None,
             )
@@ -343,7 +337,7 @@ def case_action(request: HttpRequest, case_id: UUID) -> HttpResponse:
                 when = timezone.make_aware(when)
             workflow.operation_request(
                 case=case,
-                actor=user,
+                actor=actor,
                 meeting_point=post.get("meeting_point", ""),
                 meeting_time=when,  # type: ignore[arg-type]
                 signal=post.get("signal", ""),
@@ -351,32 +345,32 @@ def case_action(request: HttpRequest, case_id: UUID) -> HttpResponse:
             )
         elif action == "approve":
             operation = Operation.objects.get(pk=_uuid(post.get("operation")), case=case)
-            workflow.operation_approve(operation=operation, actor=user)
+            workflow.operation_approve(operation=operation, actor=actor)
         elif action in ("surrendered", "failed"):
             operation = Operation.objects.get(pk=_uuid(post.get("operation")), case=case)
             workflow.operation_record_outcome(
                 operation=operation,
-                actor=user,
+                actor=actor,
                 surrendered=action == "surrendered",
                 note=post.get("note", ""),
             )
         elif action == "withdraw":
-            workflow.case_withdraw(case=case, actor=user, reason=post.get("reason", ""))
+            workflow.case_withdraw(case=case, actor=actor, reason=post.get("reason", ""))
         elif action == "lose_contact":
-            workflow.case_mark_lost_contact(case=case, actor=user, reason=post.get("reason", ""))
+            workflow.case_mark_lost_contact(case=case, actor=actor, reason=post.get("reason", ""))
         elif action == "note":
-            workflow.case_add_note(case=case, actor=user, text=post.get("text", ""))
+            workflow.case_add_note(case=case, actor=actor, text=post.get("text", ""))
         elif action == "assign":
             workflow.case_assign(
                 case=case,
-                actor=user,
+                actor=actor,
                 assignee=User.objects.filter(pk=_int(post.get("assignee"))).first(),
             )
         elif action == "disposition":
             exchange = Exchange.objects.filter(pk=_int(post.get("exchange"))).first()
             workflow.case_set_disposition(
                 case=case,
-                actor=user,
+                actor=actor,
                 kind=post.get("kind", ""),
                 exchange=exchange,
                 note=post.get("note") or None,

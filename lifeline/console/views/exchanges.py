@@ -19,7 +19,6 @@ from lifeline.core.models import User
 
 from ..decorators import role_required
 from ..forms import ExchangeForm
-from .common import _user
 
 
 def _uuid(value: str) -> UUID | None:
@@ -53,12 +52,11 @@ def _saved(form: ExchangeForm) -> dict[str, Any]:
 
 @role_required(*workflow.EXCHANGE_ROLES)
 @require_http_methods(["GET", "POST"])
-def exchanges(request: HttpRequest) -> HttpResponse:
-    user = _user(request)
+def exchanges(request: HttpRequest, actor: User) -> HttpResponse:
     form = ExchangeForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
-            exchange = workflow.exchange_record(actor=user, **_saved(form))
+            exchange = workflow.exchange_record(actor=actor, **_saved(form))
         except CaseError as error:
             form.add_error(None, str(error))
         else:
@@ -70,7 +68,7 @@ def exchanges(request: HttpRequest) -> HttpResponse:
         {
             "form": form,
             "exchanges": Exchange.objects.all()[:200],
-            "waiting": _waiting(user),
+            "waiting": _waiting(actor),
         },
         status=400 if form.is_bound else 200,
     )
@@ -78,8 +76,7 @@ def exchanges(request: HttpRequest) -> HttpResponse:
 
 @role_required(*workflow.EXCHANGE_ROLES)
 @require_http_methods(["GET", "POST"])
-def exchange_detail(request: HttpRequest, exchange_id: int) -> HttpResponse:
-    user = _user(request)
+def exchange_detail(request: HttpRequest, actor: User, exchange_id: int) -> HttpResponse:
     exchange = Exchange.objects.filter(pk=exchange_id).first()
     if exchange is None:
         raise Http404
@@ -97,7 +94,7 @@ def exchange_detail(request: HttpRequest, exchange_id: int) -> HttpResponse:
         form = ExchangeForm(request.POST, initial=initial)
         if form.is_valid():
             try:
-                workflow.exchange_update(actor=user, exchange=exchange, **_saved(form))
+                workflow.exchange_update(actor=actor, exchange=exchange, **_saved(form))
             except CaseError as error:
                 form.add_error(None, str(error))
             else:
@@ -105,19 +102,19 @@ def exchange_detail(request: HttpRequest, exchange_id: int) -> HttpResponse:
                 return redirect("console:exchange_detail", exchange_id=exchange.pk)
         status = 400
     elif request.method == "POST" and action == "attach":
-        return _attach(request, user, exchange)
+        return _attach(request, actor, exchange)
     elif request.method == "POST":
         messages.error(request, _("Unknown action."))
         return redirect("console:exchange_detail", exchange_id=exchange.pk)
     released = (
-        Disposition.objects.filter(exchange=exchange, case__in=cases_visible_to(user))
+        Disposition.objects.filter(exchange=exchange, case__in=cases_visible_to(actor))
         .select_related("case")
         .order_by("case__number")
     )
     return render(
         request,
         "console/exchange_detail.html",
-        {"exchange": exchange, "form": form, "released": released, "waiting": _waiting(user)},
+        {"exchange": exchange, "form": form, "released": released, "waiting": _waiting(actor)},
         status=status,
     )
 

@@ -12,16 +12,14 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from lifeline.channels import failures
-from lifeline.core.models import Role
+from lifeline.core.models import Role, User
 
 from ..decorators import role_required
-from .common import _user
 
 
 @role_required(Role.SUPERVISOR)
 @require_http_methods(["GET", "POST"])
-def failed(request: HttpRequest) -> HttpResponse:
-    user = _user(request)
+def failed(request: HttpRequest, actor: User) -> HttpResponse:
     if request.method == "POST":
         action, kind = request.POST.get("action", ""), request.POST.get("kind", "")
         try:
@@ -33,12 +31,12 @@ def failed(request: HttpRequest) -> HttpResponse:
             return redirect("console:failed")
         try:
             if action == "retry":
-                failures.failure_retry(actor=user, kind=kind, pk=pk)
+                failures.failure_retry(actor=actor, kind=kind, pk=pk)
                 messages.success(request, _("Put back in the queue: it will be tried again."))
             else:
-                failures.failure_discard(actor=user, kind=kind, pk=pk)
+                failures.failure_discard(actor=actor, kind=kind, pk=pk)
                 messages.success(request, _("Discarded: its content is erased."))
         except ObjectDoesNotExist:
             messages.error(request, _("That message is no longer waiting here."))
         return redirect("console:failed")
-    return render(request, "console/failed.html", {"failures": failures.failures_for(user)})
+    return render(request, "console/failed.html", {"failures": failures.failures_for(actor)})

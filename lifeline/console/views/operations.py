@@ -11,24 +11,20 @@ from lifeline.cases.models import (
     CaseStatus,
     DispositionKind,
 )
-from lifeline.core.models import Role
+from lifeline.core.models import Role, User
 
 from ..decorators import role_required
-from .common import (
-    _user,
-)
 
 
 @role_required(Role.LIAISON, Role.SUPERVISOR)
 @require_GET
-def operations(request: HttpRequest) -> HttpResponse:
-    user = _user(request)
-    cases = selectors.cases_visible_to(user).filter(status=CaseStatus.OPERATION)
+def operations(request: HttpRequest, actor: User) -> HttpResponse:
+    cases = selectors.cases_visible_to(actor).filter(status=CaseStatus.OPERATION)
     return render(
         request,
         "console/operations.html",
         {
-            "views": [selectors.case_read(actor=user, case=c) for c in cases],
+            "views": [selectors.case_read(actor=actor, case=c) for c in cases],
             "dispositions": DispositionKind.choices,
         },
     )

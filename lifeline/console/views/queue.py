@@ -38,14 +38,13 @@ from .common import (
     WORK_ROLES,
     _int,
     _object_id_or_none,
-    _user,
 )
 
 
 @role_required(*WORK_ROLES)
 @require_GET
-def queue(request: HttpRequest) -> HttpResponse:
-    rows = conversations.queue_rows(_user(request))
+def queue(request: HttpRequest, actor: User) -> HttpResponse:
+    rows = conversations.queue_rows(actor)
     return render(
         request,
         "console/queue.html",
@@ -63,9 +62,9 @@ def queue(request: HttpRequest) -> HttpResponse:
 
 @role_required(*WORK_ROLES)
 @require_GET
-def queue_next(request: HttpRequest) -> HttpResponse:
+def queue_next(request: HttpRequest, actor: User) -> HttpResponse:
     """The next item: an unassigned one waiting, or one of his own with unread messages."""
-    item = conversations.next_for(_user(request))
+    item = conversations.next_for(actor)
     if item is None:
         messages.info(request, _("Nobody is waiting."))
         return redirect("console:queue")
@@ -74,60 +73,59 @@ def queue_next(request: HttpRequest) -> HttpResponse:
 
 @role_required(*WORK_ROLES)
 @require_POST
-def shift(request: HttpRequest) -> HttpResponse:
-    conversations.set_on_shift(actor=_user(request), on=request.POST.get("on") == "1")
+def shift(request: HttpRequest, actor: User) -> HttpResponse:
+    conversations.set_on_shift(actor=actor, on=request.POST.get("on") == "1")
     return redirect("console:queue")
 
 
 @role_required(*WORK_ROLES)
 @require_http_methods(["GET", "POST"])
-def conversation(request: HttpRequest, conversation_id: UUID) -> HttpResponse:
-    user = _user(request)
-    item = conversations.get_for(user, conversation_id)
+def conversation(request: HttpRequest, actor: User, conversation_id: UUID) -> HttpResponse:
+    item = conversations.get_for(actor, conversation_id)
     if request.method == "POST":
         action = request.POST.get("action")
         notice = ""
         try:
             if action == "take":
-                conversations.conversation_take(conversation=item, actor=user)
+                conversations.conversation_take(conversation=item, actor=actor)
             elif action == "reply":
                 conversations.conversation_reply(
-                    conversation=item, actor=user, text=request.POST.get("text", "")
+                    conversation=item, actor=actor, text=request.POST.get("text", "")
                 )
             elif action == "note":
                 conversations.note_add(
-                    conversation=item, actor=user, text=request.POST.get("note", "")
+                    conversation=item, actor=actor, text=request.POST.get("note", "")
                 )
                 notice = _("Note kept. It is not sent to the person.")
             elif action == "bot":
-                conversations.conversation_return_to_bot(conversation=item, actor=user)
+                conversations.conversation_return_to_bot(conversation=item, actor=actor)
                 # The bot has it now: the operator's next place is the queue, not a page he
                 # may no longer open.
                 messages.success(request, _("The bot has the conversation again."))
                 return redirect("console:queue")
             elif action == "close":
-                conversations.conversation_close(conversation=item, actor=user)
+                conversations.conversation_close(conversation=item, actor=actor)
                 messages.success(request, _("Conversation closed."))
                 return redirect("console:queue")
             elif action == "reidentify":
                 conversations.conversation_reidentify(
                     conversation=item,
-                    actor=user,
+                    actor=actor,
                     service_number=request.POST.get("service_number", ""),
                     codename=request.POST.get("codename", ""),
                 )
                 notice = _("Re-identified: his case is linked to this conversation.")
             elif action == "callback":
                 callbacks.callback_request(
-                    actor=user,
+                    actor=actor,
                     conversation=item,
                     number=request.POST.get("number", ""),
                     safe_time=request.POST.get("safe_time", ""),
                 )
                 notice = _("Call back recorded. It is on the Missed calls page.")
-            elif action == "assign" and user.role == Role.SUPERVISOR:
+            elif action == "assign" and actor.role == Role.SUPERVISOR:
                 assignee = User.objects.get(pk=_int(request.POST.get("assignee")))
-                conversations.conversation_assign(conversation=item, actor=user, assignee=assignee)
+                conversations.conversation_assign(conversation=item, actor=actor, assignee=assignee)
             else:
                 raise ValueError(_("Unknown action."))
         except (PermissionDenied, ValueError, User.DoesNotExist) as error:
@@ -136,7 +134,7 @@ def conversation(request: HttpRequest, conversation_id: UUID) -> HttpResponse:
                 request,
                 "console/conversation.html",
                 _conversation_context(
-                    user,
+                    actor,
                     item,
                     draft=request.POST.get("text", ""),
                     note=request.POST.get("note", "") if action == "note" else "",
@@ -154,12 +152,12 @@ def conversation(request: HttpRequest, conversation_id: UUID) -> HttpResponse:
         return redirect("console:conversation", conversation_id=item.pk)
     partial = request.GET.get("partial") == "1"
     version = _transcript_version(item)
-    conversations.mark_read(conversation=item, actor=user)
+    conversations.mark_read(conversation=item, actor=actor)
     if partial and request.GET.get("v") == version:
         # Nothing new: no swap, no decryption, no audit entry, no photo fetched again.
         return HttpResponse(status=204)
     context = _conversation_context(
-        user, item, canned=None if partial else _object_id_or_none(request.GET.get("canned"))
+        actor, item, canned=None if partial else _object_id_or_none(request.GET.get("canned"))
     )
     context["version"] = version
     template = "console/_transcript.html" if partial else "console/conversation.html"
@@ -231,10 +229,9 @@ def _transcript_version(item: Conversation) -> str:
 
 @role_required(Role.OPERATOR, Role.SUPERVISOR, Role.VERIFIER)
 @require_GET
-def media(request: HttpRequest, attachment_id: UUID) -> HttpResponse:
+def media(request: HttpRequest, actor: User, attachment_id: UUID) -> HttpResponse:
     """A photo or voice message, for those who may read the conversation it came in (or, for a
     verifier, the application it belongs to while he checks it). Each opening is audited."""
-    user = _user(request)
     attachment = (
         Attachment.objects.select_related("message__conversation")
         .filter(pk=attachment_id, status=MediaStatus.READY)
@@ -242,10 +239,10 @@ def media(request: HttpRequest, attachment_id: UUID) -> HttpResponse:
     )
     if attachment is None:
         raise Http404
-    if not _may_see_media(user, attachment.message.conversation):
+    if not _may_see_media(actor, attachment.message.conversation):
         raise PermissionDenied
     audit_record(
-        actor=user,
+        actor=actor,
         action="conversation.media_read",
         object_type="attachment",
         object_id=attachment.pk,

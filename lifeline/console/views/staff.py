@@ -73,8 +73,8 @@ def _requested_message(request: HttpRequest) -> None:
 
 @role_required(*MANAGERS)
 @require_http_methods(["GET"])
-def staff_list(request: HttpRequest) -> HttpResponse:
-    actor = _user(request)
+def staff_list(request: HttpRequest, actor: User) -> HttpResponse:
+    actor = actor
     people = User.objects.order_by("username")
     enrolled = set(TOTPDevice.objects.filter(confirmed=True).values_list("user_id", flat=True))
     return render(
@@ -91,11 +91,11 @@ def staff_list(request: HttpRequest) -> HttpResponse:
 
 @role_required(*MANAGERS)
 @require_http_methods(["GET", "POST"])
-def staff_create(request: HttpRequest) -> HttpResponse:
+def staff_create(request: HttpRequest, actor: User) -> HttpResponse:
     form = StaffCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            created = staff_services.staff_create(actor=_user(request), **form.cleaned_data)
+            created = staff_services.staff_create(actor=actor, **form.cleaned_data)
         except (PermissionDenied, ValidationError) as error:
             form.add_error(None, _error_text(error))
         else:
@@ -109,8 +109,8 @@ def staff_create(request: HttpRequest) -> HttpResponse:
 
 @role_required(*MANAGERS)
 @require_http_methods(["GET", "POST"])
-def staff_detail(request: HttpRequest, user_id: int) -> HttpResponse:
-    actor = _user(request)
+def staff_detail(request: HttpRequest, actor: User, user_id: int) -> HttpResponse:
+    actor = actor
     person = get_object_or_404(User, pk=user_id)
     if request.method == "POST":
         action = request.POST.get("action", "")
@@ -166,9 +166,9 @@ def _staff_action(actor: User, person: User, action: str, request: HttpRequest) 
 
 @role_required(*MANAGERS)
 @require_POST
-def staff_change(request: HttpRequest, change_id: int) -> HttpResponse:
+def staff_change(request: HttpRequest, actor: User, change_id: int) -> HttpResponse:
     """Approve, refuse or cancel a request, or (its requester, once) see its enrolment link."""
-    actor = _user(request)
+    actor = actor
     change = get_object_or_404(StaffChangeRequest, pk=change_id)
     action = request.POST.get("action", "")
     try:

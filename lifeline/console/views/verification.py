@@ -13,22 +13,18 @@ from lifeline.cases.selectors import (
     case_duplicates,
     cases_visible_to,
 )
-from lifeline.core.models import Role
+from lifeline.core.models import Role, User
 
 from ..decorators import role_required
-from .common import (
-    _user,
-)
 
 
 @role_required(Role.VERIFIER, Role.SUPERVISOR)
 @require_GET
-def verification_queue(request: HttpRequest) -> HttpResponse:
+def verification_queue(request: HttpRequest, actor: User) -> HttpResponse:
     """Applications waiting for verification, the longest wait first, with how many other
     cases share their details (never merged automatically: the verifier looks)."""
-    user = _user(request)
     waiting = list(
-        cases_visible_to(user)
+        cases_visible_to(actor)
         .filter(status=CaseStatus.APPLIED)
         .select_related("assignee")
         .order_by("created_at")[:200]
@@ -37,5 +33,5 @@ def verification_queue(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "console/verification_queue.html",
-        {"rows": rows, "total": cases_visible_to(user).filter(status=CaseStatus.APPLIED).count()},
+        {"rows": rows, "total": cases_visible_to(actor).filter(status=CaseStatus.APPLIED).count()},
     )
