@@ -77,7 +77,7 @@ def missed(request: HttpRequest, actor: User) -> HttpResponse:
     ]
     return render(
         request,
-        "console/calls_missed.html",
+        "console/calls/calls_missed.html",
         {
             "rows": rows,
             "callbacks": [
@@ -122,7 +122,7 @@ def popup(request: HttpRequest, actor: User) -> HttpResponse:
             fields=["contact"],
         )
     return render(
-        request, "console/_call_popup.html", {"call": call, "state": state, "cases": cases}
+        request, "console/calls/_call_popup.html", {"call": call, "state": state, "cases": cases}
     )
 
 
@@ -159,7 +159,7 @@ def blocks(request: HttpRequest, actor: User) -> HttpResponse:
         return redirect("console:blocks")
     return render(
         request,
-        "console/blocks.html",
+        "console/calls/blocks.html",
         {
             "rules": BlockRule.objects.select_related("created_by").order_by("-created_at"),
         },

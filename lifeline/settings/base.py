@@ -188,7 +188,7 @@ AXES_RESET_ON_SUCCESS = True
 # Attempts during a lockout do not restart it, so an attacker cannot keep an account locked.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_COOLOFF_TIME = env.float("LIFELINE_LOCKOUT_HOURS", default=1.0)
-AXES_LOCKOUT_TEMPLATE = "console/locked.html"
+AXES_LOCKOUT_TEMPLATE = "console/auth/locked.html"
 AXES_CLIENT_IP_CALLABLE = "lifeline.console.security.device_client"
 AXES_CLIENT_STR_CALLABLE = "lifeline.console.security.client_label"
 AXES_DISABLE_ACCESS_LOG = True

@@ -53,7 +53,7 @@ def audit_list(request: HttpRequest, actor: User) -> HttpResponse:
         return _audit_csv(actor, rows)
     return render(
         request,
-        "console/audit_list.html",
+        "console/audit/audit_list.html",
         {
             "rows": rows,
             "actors": User.objects.order_by("username"),

@@ -43,7 +43,7 @@ def _next_url(request: HttpRequest) -> str:
 
 
 class LoginView(auth_views.LoginView):
-    template_name = "console/login.html"
+    template_name = "console/auth/login.html"
     redirect_authenticated_user = False
 
     def form_valid(self, form: Any) -> HttpResponse:
@@ -119,7 +119,7 @@ def otp_setup(request: HttpRequest) -> HttpResponse:
     qr = segno.make(device.config_url, error="m")
     return render(
         request,
-        "console/otp_setup.html",
+        "console/auth/otp_setup.html",
         {
             "form": form,
             "qr_data_uri": qr.svg_data_uri(scale=5, border=2),
@@ -153,7 +153,7 @@ def otp_verify(request: HttpRequest) -> HttpResponse:
             else _("Too many wrong codes. Wait a little and try again.")
         )
         form.add_error("otp_token", message)
-    return render(request, "console/otp_verify.html", {"form": form})
+    return render(request, "console/auth/otp_verify.html", {"form": form})
 
 
 #: Roles shown live counts of cases per status (how many are in operation right now is
@@ -168,4 +168,4 @@ def home(request: HttpRequest) -> HttpResponse:
     if _user(request).role in LIVE_COUNT_ROLES:
         counts = dict(Case.objects.values_list("status").annotate(n=Count("pk")).order_by())
         rows = [(status.label, counts.get(status.value, 0)) for status in CaseStatus]
-    return render(request, "console/home.html", {"rows": rows})
+    return render(request, "console/auth/home.html", {"rows": rows})

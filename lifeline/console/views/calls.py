@@ -67,7 +67,7 @@ def _call_page(
 ) -> HttpResponse:
     return render(
         request,
-        "console/call.html",
+        "console/calls/call.html",
         {
             "run": run,
             "shown": shown,

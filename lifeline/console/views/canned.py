@@ -47,7 +47,7 @@ def canned_list(request: HttpRequest, actor: User) -> HttpResponse:
         return redirect("console:canned_list")
     return render(
         request,
-        "console/canned_list.html",
+        "console/canned/canned_list.html",
         {"form": form, "answers": CannedAnswer.objects.select_related("updated_by")},
         status=400 if form.is_bound else 200,
     )
@@ -77,7 +77,7 @@ def canned_detail(request: HttpRequest, actor: User, answer_id: int) -> HttpResp
         return redirect("console:canned_list")
     return render(
         request,
-        "console/canned_detail.html",
+        "console/canned/canned_detail.html",
         {"form": form, "answer": answer},
         status=400 if form.is_bound else 200,
     )

@@ -79,7 +79,7 @@ def case_list(request: HttpRequest, actor: User) -> HttpResponse:
     # Only clear metadata here: no personal field is decrypted for a list.
     return render(
         request,
-        "console/case_list.html",
+        "console/cases/case_list.html",
         {
             "cases": cases[:200],
             "statuses": CaseStatus.choices,
@@ -123,7 +123,7 @@ def case_create(request: HttpRequest, actor: User) -> HttpResponse:
                 request, _("Application %(number)s created.") % {"number": case.number}
             )
             return redirect("console:case_detail", case_id=case.pk)
-    return render(request, "console/case_create.html", {"form": form})
+    return render(request, "console/cases/case_create.html", {"form": form})
 
 
 @role_required(*CASE_ROLES)
@@ -151,7 +151,7 @@ def case_page(
     disposition = Disposition.objects.filter(case=case).select_related("exchange").first()
     return render(
         request,
-        "console/case_detail.html",
+        "console/cases/case_detail.html",
         {
             "view": view,
             "case": case,
@@ -283,7 +283,7 @@ def search(request: HttpRequest, actor: User) -> HttpResponse:
     visible = selectors.cases_visible_to(actor).filter(pk__in=found.values("pk"))
     return render(
         request,
-        "console/search.html",
+        "console/cases/search.html",
         {
             "q": query,
             "name": name,

@@ -64,7 +64,7 @@ def exchanges(request: HttpRequest, actor: User) -> HttpResponse:
             return redirect("console:exchange_detail", exchange_id=exchange.pk)
     return render(
         request,
-        "console/exchanges.html",
+        "console/exchanges/exchanges.html",
         {
             "form": form,
             "exchanges": Exchange.objects.all()[:200],
@@ -113,7 +113,7 @@ def exchange_detail(request: HttpRequest, actor: User, exchange_id: int) -> Http
     )
     return render(
         request,
-        "console/exchange_detail.html",
+        "console/exchanges/exchange_detail.html",
         {"exchange": exchange, "form": form, "released": released, "waiting": _waiting(actor)},
         status=status,
     )

@@ -39,4 +39,6 @@ def failed(request: HttpRequest, actor: User) -> HttpResponse:
         except ObjectDoesNotExist:
             messages.error(request, _("That message is no longer waiting here."))
         return redirect("console:failed")
-    return render(request, "console/failed.html", {"failures": failures.failures_for(actor)})
+    return render(
+        request, "console/failures/failed.html", {"failures": failures.failures_for(actor)}
+    )

@@ -22,7 +22,7 @@ def operations(request: HttpRequest, actor: User) -> HttpResponse:
     cases = selectors.cases_visible_to(actor).filter(status=CaseStatus.OPERATION)
     return render(
         request,
-        "console/operations.html",
+        "console/operations/operations.html",
         {
             "views": [selectors.case_read(actor=actor, case=c) for c in cases],
             "dispositions": DispositionKind.choices,

@@ -47,7 +47,7 @@ def queue(request: HttpRequest, actor: User) -> HttpResponse:
     rows = conversations.queue_rows(actor)
     return render(
         request,
-        "console/queue.html",
+        "console/queue/queue.html",
         {
             "rows": rows,
             # For the tab title and the sound: how many wait for someone to take them.
@@ -132,7 +132,7 @@ def conversation(request: HttpRequest, actor: User, conversation_id: UUID) -> Ht
             messages.error(request, str(error) or _("Not allowed."))
             return render(
                 request,
-                "console/conversation.html",
+                "console/queue/conversation.html",
                 _conversation_context(
                     actor,
                     item,
@@ -160,7 +160,7 @@ def conversation(request: HttpRequest, actor: User, conversation_id: UUID) -> Ht
         actor, item, canned=None if partial else _object_id_or_none(request.GET.get("canned"))
     )
     context["version"] = version
-    template = "console/_transcript.html" if partial else "console/conversation.html"
+    template = "console/queue/_transcript.html" if partial else "console/queue/conversation.html"
     return render(request, template, context)
 
 

@@ -56,7 +56,7 @@ def _link_page(request: HttpRequest, person: User, token: str) -> HttpResponse:
     link = f"{request.build_absolute_uri(reverse('console:enrol'))}#{token}"
     return render(
         request,
-        "console/staff_link.html",
+        "console/staff/staff_link.html",
         {"person": person, "link": link, "hours": settings.LIFELINE_ENROLMENT_LINK_HOURS},
     )
 
@@ -79,7 +79,7 @@ def staff_list(request: HttpRequest, actor: User) -> HttpResponse:
     enrolled = set(TOTPDevice.objects.filter(confirmed=True).values_list("user_id", flat=True))
     return render(
         request,
-        "console/staff_list.html",
+        "console/staff/staff_list.html",
         {
             "people": people,
             "enrolled": enrolled,
@@ -104,7 +104,7 @@ def staff_create(request: HttpRequest, actor: User) -> HttpResponse:
                 return redirect("console:staff_list")
             assert created.change.target is not None  # noqa: S101 - made at once
             return _link_page(request, created.change.target, created.token)
-    return render(request, "console/staff_create.html", {"form": form})
+    return render(request, "console/staff/staff_create.html", {"form": form})
 
 
 @role_required(*MANAGERS)
@@ -127,7 +127,7 @@ def staff_detail(request: HttpRequest, actor: User, user_id: int) -> HttpRespons
     changes = list(staff_services.pending_changes().filter(target=person))
     return render(
         request,
-        "console/staff_detail.html",
+        "console/staff/staff_detail.html",
         {
             "person": person,
             "role_form": StaffRoleForm(initial={"role": person.role}),
@@ -205,7 +205,7 @@ def enrol(request: HttpRequest) -> HttpResponse:
     ``enrol.js``). POST with a token: 404 unless it is a valid, unused, unexpired link; then the
     password form; with the passwords too, the password is set and the link spent."""
     if request.method == "GET":
-        return render(request, "console/enrol.html", {"code_form": EnrolCodeForm()})
+        return render(request, "console/staff/enrol.html", {"code_form": EnrolCodeForm()})
     token = request.POST.get("token", "").strip()
     link = staff_services.enrolment_link_for(token)
     person = link.user
@@ -224,4 +224,6 @@ def enrol(request: HttpRequest) -> HttpResponse:
                 ),
             )
             return redirect("console:login")
-    return render(request, "console/enrol.html", {"form": form, "token": token, "person": person})
+    return render(
+        request, "console/staff/enrol.html", {"form": form, "token": token, "person": person}
+    )

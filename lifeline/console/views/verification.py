@@ -32,6 +32,6 @@ def verification_queue(request: HttpRequest, actor: User) -> HttpResponse:
     rows = [{"case": case, "duplicates": case_duplicates(case).count()} for case in waiting]
     return render(
         request,
-        "console/verification_queue.html",
+        "console/verification/verification_queue.html",
         {"rows": rows, "total": cases_visible_to(actor).filter(status=CaseStatus.APPLIED).count()},
     )
