@@ -285,3 +285,44 @@ def case_history(*, actor: User, case: Case) -> tuple[list[EventLine], list[Oper
             fields=sorted(set(shown)),
         )
     return lines, operations
+
+
+@dataclass(frozen=True)
+class CaseAbilities:
+    """What this staff member may do on this case now: the one place the case page asks.
+    The workflow checks each step again when it is taken."""
+
+    transitions: frozenset[str]
+    pending_operation: Any  # Operation | None: requested, waiting for approval
+    approved_operation: Any  # Operation | None: approved, under way
+    can_request: bool  # request an operation
+    can_approve: bool  # approve the pending one (not his own request)
+    own_request: bool  # the pending request is his: another supervisor must approve
+    can_note: bool
+    can_assign: bool
+    can_dispose: bool  # record what became of him after the surrender
+
+
+def case_abilities(*, actor: User, case: Case) -> CaseAbilities:
+    from . import workflow
+    from .models import OperationStatus
+
+    pending = case.operations.filter(status=OperationStatus.REQUESTED).first()
+    approved = case.operations.filter(status=OperationStatus.APPROVED).first()
+    return CaseAbilities(
+        transitions=frozenset(t.name for t in workflow.allowed_transitions(case=case, actor=actor)),
+        pending_operation=pending,
+        approved_operation=approved,
+        can_request=actor.role in workflow.OPERATION_REQUEST_ROLES
+        and case.status == CaseStatus.READY
+        and pending is None
+        and approved is None,
+        can_approve=pending is not None
+        and actor.role == Role.SUPERVISOR
+        and pending.requested_by_id != actor.pk,
+        own_request=pending is not None and pending.requested_by_id == actor.pk,
+        can_note=actor.role in workflow.NOTE_ROLES,
+        can_assign=actor.role == Role.SUPERVISOR,
+        can_dispose=actor.role in workflow.DISPOSITION_ROLES
+        and case.status == CaseStatus.SURRENDERED,
+    )

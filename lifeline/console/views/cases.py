@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -26,7 +27,6 @@ from lifeline.cases.models import (
     DispositionKind,
     Exchange,
     Operation,
-    OperationStatus,
 )
 from lifeline.cases.selectors import (
     CASE_ROLES,
@@ -145,8 +145,7 @@ def case_page(
     After a refused verification the ticks and the note come back as they were sent."""
     view = case_read(actor=user, case=case)
     event_lines, operation_lines = case_history(actor=user, case=case)
-    pending = case.operations.filter(status=OperationStatus.REQUESTED).first()
-    approved = case.operations.filter(status=OperationStatus.APPROVED).first()
+    may = selectors.case_abilities(actor=user, case=case)
     duplicates = case_duplicates(case)
     disposition = Disposition.objects.filter(case=case).select_related("exchange").first()
     return render(
@@ -158,7 +157,7 @@ def case_page(
             "timeline": _timeline(user, case, event_lines),
             "operation_lines": operation_lines,
             "disposition": disposition,
-            "transitions": {t.name for t in workflow.allowed_transitions(case=case, actor=user)},
+            "transitions": may.transitions,
             # Duplicates: how many exist, and links only to those this person may open.
             "duplicates": cases_visible_to(user).filter(pk__in=duplicates.values("pk")),
             "duplicate_count": duplicates.count(),
@@ -166,21 +165,15 @@ def case_page(
                 (item, VERIFICATION_LABELS[item], item in ticked) for item in VERIFICATION_CHECKLIST
             ],
             "verify_note": verify_note,
-            "pending_operation": pending,
-            "approved_operation": approved,
-            "can_request": user.role in workflow.OPERATION_REQUEST_ROLES
-            and case.status == CaseStatus.READY
-            and pending is None
-            and approved is None,
-            "can_approve": pending is not None
-            and user.role == Role.SUPERVISOR
-            and pending.requested_by_id != user.pk,
-            "own_request": pending is not None and pending.requested_by_id == user.pk,
-            "can_note": user.role in workflow.NOTE_ROLES,
-            "can_assign": user.role == Role.SUPERVISOR,
+            "pending_operation": may.pending_operation,
+            "approved_operation": may.approved_operation,
+            "can_request": may.can_request,
+            "can_approve": may.can_approve,
+            "own_request": may.own_request,
+            "can_note": may.can_note,
+            "can_assign": may.can_assign,
             "assignable": User.objects.filter(is_active=True, role__in=workflow.ASSIGNABLE_ROLES),
-            "can_dispose": user.role in workflow.DISPOSITION_ROLES
-            and case.status == CaseStatus.SURRENDERED,
+            "can_dispose": may.can_dispose,
             "dispositions": DispositionKind.choices,
             "exchanges": Exchange.objects.all()[:50],
         },
@@ -298,93 +291,156 @@ def search(request: HttpRequest, actor: User) -> HttpResponse:
 @require_POST
 def case_action(request: HttpRequest, actor: User, case_id: UUID) -> HttpResponse:
     case = selectors.case_get_for(actor=actor, case_id=case_id)
-    action = request.POST.get("action", "")
-    post = request.POST
+    handler = CASE_ACTIONS.get(request.POST.get("action", ""))
     try:
-        if action == "verify":
-            ticked = frozenset(k for k in workflow.VERIFICATION_CHECKLIST if post.get(k) == "on")
-            try:
-                workflow.case_verify(
-                    case=case,
-                    actor=actor,
-                    note=post.get("note") or None,
-                    checklist=dict.fromkeys(ticked, True),
-                )
-            except CaseError as error:
-                # The page comes back with his ticks and note, and says what is missing.
-                messages.error(request, str(error))
-                case.refresh_from_db()
-                return case_page(
-                    request,
-                    actor,
-                    case,
-                    status=400,
-                    ticked=ticked,
-                    verify_note=clean_text(post.get("note") or "", max_length=4000),
-                )
-        elif action == "reject":
-            workflow.case_reject(case=case, actor=actor, reason=post.get("reason", ""))
-        elif action == "mark_ready":
-            workflow.case_mark_ready(
-                case=case,
-                actor=actor,
-                codename=post.get("codename") or None,
-                service_number=post.get("service_number") or None,
-            )
-        elif action == "request_operation":
-            when = parse_datetime(post.get("meeting_time", ""))
-            if when is not None and timezone.is_naive(when):
-                when = timezone.make_aware(when)
-            workflow.operation_request(
-                case=case,
-                actor=actor,
-                meeting_point=post.get("meeting_point", ""),
-                meeting_time=when,  # type: ignore[arg-type]
-                signal=post.get("signal", ""),
-                group_size=_group_size(post.get("group_size")),
-            )
-        elif action == "approve":
-            operation = Operation.objects.get(pk=_uuid(post.get("operation")), case=case)
-            workflow.operation_approve(operation=operation, actor=actor)
-        elif action in ("surrendered", "failed"):
-            operation = Operation.objects.get(pk=_uuid(post.get("operation")), case=case)
-            workflow.operation_record_outcome(
-                operation=operation,
-                actor=actor,
-                surrendered=action == "surrendered",
-                note=post.get("note", ""),
-            )
-        elif action == "withdraw":
-            workflow.case_withdraw(case=case, actor=actor, reason=post.get("reason", ""))
-        elif action == "lose_contact":
-            workflow.case_mark_lost_contact(case=case, actor=actor, reason=post.get("reason", ""))
-        elif action == "note":
-            workflow.case_add_note(case=case, actor=actor, text=post.get("text", ""))
-        elif action == "assign":
-            workflow.case_assign(
-                case=case,
-                actor=actor,
-                assignee=User.objects.filter(pk=_int(post.get("assignee"))).first(),
-            )
-        elif action == "disposition":
-            exchange = Exchange.objects.filter(pk=_int(post.get("exchange"))).first()
-            workflow.case_set_disposition(
-                case=case,
-                actor=actor,
-                kind=post.get("kind", ""),
-                exchange=exchange,
-                note=post.get("note") or None,
-            )
-        else:
+        if handler is None:
             raise ValueError(_("Unknown action."))
+        page = handler(request, actor, case, request.POST)
     except (CaseError, ValueError, Operation.DoesNotExist) as error:
         messages.error(request, str(error))
     else:
+        if page is not None:
+            return page
         messages.success(request, _("Done."))
     # The liaison comes from the operations list and no longer sees the case once it is done.
     if request.POST.get("next") == "operations":
         return redirect("console:operations")
     return redirect("console:case_detail", case_id=case.pk)
+
+
+def _verify(request: HttpRequest, actor: User, case: Case, post: QueryDict) -> HttpResponse | None:
+    ticked = frozenset(k for k in workflow.VERIFICATION_CHECKLIST if post.get(k) == "on")
+    try:
+        workflow.case_verify(
+            case=case,
+            actor=actor,
+            note=post.get("note") or None,
+            checklist=dict.fromkeys(ticked, True),
+        )
+    except CaseError as error:
+        # The page comes back with his ticks and note, and says what is missing.
+        messages.error(request, str(error))
+        case.refresh_from_db()
+        return case_page(
+            request,
+            actor,
+            case,
+            status=400,
+            ticked=ticked,
+            verify_note=clean_text(post.get("note") or "", max_length=4000),
+        )
+    return None
+
+
+def _reject(request: HttpRequest, actor: User, case: Case, post: QueryDict) -> HttpResponse | None:
+    workflow.case_reject(case=case, actor=actor, reason=post.get("reason", ""))
+    return None
+
+
+def _mark_ready(
+    request: HttpRequest, actor: User, case: Case, post: QueryDict
+) -> HttpResponse | None:
+    workflow.case_mark_ready(
+        case=case,
+        actor=actor,
+        codename=post.get("codename") or None,
+        service_number=post.get("service_number") or None,
+    )
+    return None
+
+
+def _request_operation(
+    request: HttpRequest, actor: User, case: Case, post: QueryDict
+) -> HttpResponse | None:
+    when = parse_datetime(post.get("meeting_time", ""))
+    if when is not None and timezone.is_naive(when):
+        when = timezone.make_aware(when)
+    workflow.operation_request(
+        case=case,
+        actor=actor,
+        meeting_point=post.get("meeting_point", ""),
+        meeting_time=when,  # type: ignore[arg-type]
+        signal=post.get("signal", ""),
+        group_size=_group_size(post.get("group_size")),
+    )
+    return None
+
+
+def _approve(request: HttpRequest, actor: User, case: Case, post: QueryDict) -> HttpResponse | None:
+    operation = Operation.objects.get(pk=_uuid(post.get("operation")), case=case)
+    workflow.operation_approve(operation=operation, actor=actor)
+    return None
+
+
+def _outcome(request: HttpRequest, actor: User, case: Case, post: QueryDict) -> HttpResponse | None:
+    operation = Operation.objects.get(pk=_uuid(post.get("operation")), case=case)
+    workflow.operation_record_outcome(
+        operation=operation,
+        actor=actor,
+        surrendered=post.get("action") == "surrendered",
+        note=post.get("note", ""),
+    )
+    return None
+
+
+def _withdraw(
+    request: HttpRequest, actor: User, case: Case, post: QueryDict
+) -> HttpResponse | None:
+    workflow.case_withdraw(case=case, actor=actor, reason=post.get("reason", ""))
+    return None
+
+
+def _lose_contact(
+    request: HttpRequest, actor: User, case: Case, post: QueryDict
+) -> HttpResponse | None:
+    workflow.case_mark_lost_contact(case=case, actor=actor, reason=post.get("reason", ""))
+    return None
+
+
+def _note(request: HttpRequest, actor: User, case: Case, post: QueryDict) -> HttpResponse | None:
+    workflow.case_add_note(case=case, actor=actor, text=post.get("text", ""))
+    return None
+
+
+def _assign(request: HttpRequest, actor: User, case: Case, post: QueryDict) -> HttpResponse | None:
+    workflow.case_assign(
+        case=case,
+        actor=actor,
+        assignee=User.objects.filter(pk=_int(post.get("assignee"))).first(),
+    )
+    return None
+
+
+def _disposition(
+    request: HttpRequest, actor: User, case: Case, post: QueryDict
+) -> HttpResponse | None:
+    exchange = Exchange.objects.filter(pk=_int(post.get("exchange"))).first()
+    workflow.case_set_disposition(
+        case=case,
+        actor=actor,
+        kind=post.get("kind", ""),
+        exchange=exchange,
+        note=post.get("note") or None,
+    )
+    return None
+
+
+#: One handler per case action (each reads its own fields); a handler returns a page to show
+#: instead of going back to the case (a refused verification keeps the verifier's ticks).
+CASE_ACTIONS: dict[str, Callable[[HttpRequest, User, Case, QueryDict], HttpResponse | None]] = {
+    "verify": _verify,
+    "reject": _reject,
+    "mark_ready": _mark_ready,
+    "request_operation": _request_operation,
+    "approve": _approve,
+    "surrendered": _outcome,
+    "failed": _outcome,
+    "withdraw": _withdraw,
+    "lose_contact": _lose_contact,
+    "note": _note,
+    "assign": _assign,
+    "disposition": _disposition,
+}
 
 
 def _group_size(value: str | None) -> int:
