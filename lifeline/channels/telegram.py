@@ -16,6 +16,7 @@ import logging
 import re
 from typing import Any
 
+import aiohttp
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
@@ -31,7 +32,7 @@ from django.conf import settings
 
 from lifeline.contacts.services import identity_get_or_create
 from lifeline.conversations import media
-from lifeline.conversations.host import Reply, conversation_input
+from lifeline.conversations.host import Reply, conversation_input, store_replies
 from lifeline.conversations.models import Conversation, ConversationStatus, MediaKind
 from lifeline.core import crypto
 from lifeline.core.channels import Channel
@@ -168,6 +169,8 @@ def handle_event(event: InboundEvent) -> tuple[Conversation | None, list[Reply]]
         where = f"{message.location.latitude:.4f}, {message.location.longitude:.4f}"
         return conversation, conversation_input(conversation, where, locked=True)
     if message.photo or message.voice:
+        if update.edited_message is not None:
+            return conversation, []  # an edited caption: the file is already kept
         return conversation, _media(conversation, message)
     if any(getattr(message, kind, None) for kind in MEDIA):
         return conversation, media.refusal(conversation, "other")
@@ -190,12 +193,14 @@ def _media(conversation: Conversation, message: Any) -> list[Reply]:
             return media.refusal(conversation, "large")
         file_id, kind = voice.file_id, MediaKind.VOICE
     _stored, attachment, replies = media.receive(conversation, kind, message.caption or "")
+    # His "kept" answer goes out first; the fetch row comes after it in the chat's outbox.
+    inbox.enqueue_replies(conversation, Channel.TELEGRAM, store_replies(conversation, replies))
     _queue(
         conversation,
         OutboundKind.FETCH,
         extra={"file_id": file_id, "attachment": str(attachment.pk)},
     )
-    return replies
+    return []
 
 
 def api_server() -> TelegramAPIServer | None:
@@ -223,6 +228,23 @@ def _keyboard(buttons: Any) -> InlineKeyboardMarkup | None:
             for i, label in enumerate(buttons)
         ]
     )
+
+
+#: Tries for a download before the file is given up (a slow network, not a missing file).
+FETCH_ATTEMPTS = 3
+
+
+class _Bounded(io.BytesIO):
+    """A download buffer that stops at ``limit`` bytes, whatever size was announced."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def write(self, data: Any) -> int:
+        if self.tell() + len(data) > self.limit:
+            raise media.MediaRefused("larger than announced")
+        return super().write(data)
 
 
 class TelegramSender:
@@ -264,14 +286,24 @@ class TelegramSender:
 
     def _fetch(self, message: OutboundMessage) -> str:
         """Download a photo or voice message the person sent, then check, re-encode and store
-        it (conversations.media). A file Telegram will not give is marked refused."""
+        it (conversations.media). A file Telegram will not give, or that keeps failing, is
+        marked refused, so it never holds the chat's outbox for long."""
         extra = message.buttons if isinstance(message.buttons, dict) else {}
         attachment_id = str(extra.get("attachment", ""))
         try:
             data = self.loop.run_until_complete(self._download(str(extra.get("file_id", ""))))
         except TelegramRetryAfter as exc:
             raise RetryAfter(exc.retry_after) from None
-        except (TimeoutError, TelegramServerError, TelegramNetworkError) as exc:
+        except (
+            TimeoutError,
+            TelegramServerError,
+            TelegramNetworkError,
+            aiohttp.ClientError,
+        ) as exc:
+            status = getattr(exc, "status", 0) or 0
+            if 400 <= status < 500 or message.attempts + 1 >= FETCH_ATTEMPTS:
+                media.refuse(attachment_id)  # gone (its link lasts an hour) or keeps failing
+                return ""
             raise TransientError(type(exc).__name__) from None
         except (TelegramBadRequest, TelegramForbiddenError, media.MediaRefused):
             media.refuse(attachment_id)
@@ -284,10 +316,8 @@ class TelegramSender:
         found = await self.bot.get_file(file_id)
         if not found.file_path or (found.file_size or 0) > limit:
             raise media.MediaRefused("too large or gone")
-        buffer = io.BytesIO()
+        buffer = _Bounded(limit)
         await self.bot.download_file(found.file_path, destination=buffer, chunk_size=65536)
-        if buffer.tell() > limit:
-            raise media.MediaRefused("too large")
         return buffer.getvalue()
 
     async def _send(self, kind: str, chat_id: int, text: str, buttons: Any) -> str:

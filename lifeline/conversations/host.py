@@ -44,6 +44,7 @@ from .models import (
     FlowRunStatus,
     FlowVersion,
     Message,
+    Note,
     WaitingReason,
 )
 
@@ -853,7 +854,11 @@ def forget_contact(conversation: Conversation) -> None:
     FlowRun.objects.filter(conversation__contact=contact).update(
         status=FlowRunStatus.CANCELLED, state=None
     )
-    Message.objects.filter(conversation__contact=contact).delete()
+    Message.objects.filter(conversation__contact=contact).delete()  # photos and voice with them
+    Note.objects.filter(conversation__contact=contact).delete()
+    # Call backs he asked for (the phone app's rows, reached through the relation so that this
+    # app does not import the phone app): never called, and the number and time are gone.
+    contact.callbacks.update(status="cancelled", number=None, number_index="", safe_time=None)
     stat_record(
         kind="contact.forgotten", channel=conversation.channel, language=conversation.language
     )

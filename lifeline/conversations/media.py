@@ -22,7 +22,7 @@ from django.utils.translation import ngettext, override
 from PIL import Image, ImageOps
 
 from .delivery import Reply
-from .host import count_unread
+from .host import _active_run, _awaiting_secret, count_unread
 from .models import Attachment, Conversation, Direction, MediaKind, MediaStatus, Message
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,10 @@ def reencode_photo(data: bytes) -> bytes:
                     image = ImageOps.exif_transpose(opened)  # keep it upright, then drop EXIF
                 except Exception:  # noqa: BLE001 - a broken orientation tag: keep as is
                     image = opened.copy()
-        image = image.convert("RGB")
+        # Only the pixels go on: a new image made from them carries no comment, text chunk or
+        # profile (Pillow's JPEG writer would copy ``info["comment"]``).
+        rgb = image.convert("RGB")
+        image = Image.frombytes("RGB", rgb.size, rgb.tobytes())
         side = settings.LIFELINE_PHOTO_MAX_SIDE
         image.thumbnail((side, side))
         out = BytesIO()
@@ -75,8 +78,11 @@ def receive(
     """The person sent a photo or a voice message: it joins the transcript at once (to be
     fetched), and he is told it is kept. Runs inside the caller's transaction, with the
     conversation locked."""
+    caption = (caption or "").strip()[:4000]
+    if caption and _awaiting_secret(_active_run(conversation)) is not None:
+        caption = ""  # the bot waits for his code words: a caption may hold them; never kept
     message = Message.objects.create(
-        conversation=conversation, direction=Direction.IN, text=(caption or "").strip()[:4000]
+        conversation=conversation, direction=Direction.IN, text=caption
     )
     attachment = Attachment.objects.create(message=message, kind=kind)
     conversation.last_message_at = timezone.now()

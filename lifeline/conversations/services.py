@@ -12,12 +12,13 @@ from uuid import UUID
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Case as When_
-from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models import Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from lifeline.audit.services import audit_record
 from lifeline.core.models import Role, User
+from lifeline.core.parsing import clean_text
 
 from .delivery import Reply, deliver, split_text
 from .models import (
@@ -41,6 +42,19 @@ def _check(actor: User) -> None:
         raise PermissionDenied(_("Only operators and supervisors work with conversations."))
 
 
+def _check_open(locked: Conversation) -> None:
+    """A closed conversation stays closed: a page left open elsewhere must not reopen it (if he
+    wrote again, that is a new conversation in the queue)."""
+    if locked.status == ConversationStatus.CLOSED:
+        raise ValueError(_("This conversation is closed. If he wrote again, it is in the queue."))
+
+
+def _check_nothing_unread(locked: Conversation) -> None:
+    """Closing or handing back must not bury a message nobody has seen."""
+    if locked.unread:
+        raise ValueError(_("He wrote again: read his new message before you close or hand back."))
+
+
 def conversations_visible_to(actor: User) -> QuerySet[Conversation]:
     """Supervisors: all. Operators: those assigned to them, and the unassigned ones waiting."""
     if not actor.is_active or actor.role not in CONVERSATION_ROLES:
@@ -61,7 +75,13 @@ def queue(actor: User) -> QuerySet[Conversation]:
         mine=When_(
             When(assignee=actor, then=Value(1)), default=Value(0), output_field=IntegerField()
         )
-    ).order_by("-priority", "waiting_since", "created_at")
+    ).order_by(
+        # Front first; then the ones under way (answered: no wait) before the waiting ones,
+        # the longest wait first. NULLs placed explicitly: PostgreSQL and SQLite differ.
+        "-priority",
+        F("waiting_since").asc(nulls_first=True),
+        "created_at",
+    )
 
 
 #: How much of the last message a queue row shows.
@@ -228,6 +248,7 @@ def _give(locked: Conversation, *, assignee: User, actor: User, action: str) -> 
 def conversation_take(*, conversation: Conversation, actor: User) -> Conversation:
     _check(actor)
     locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    _check_open(locked)
     if locked.assignee_id not in (None, actor.pk) and actor.role != Role.SUPERVISOR:
         raise PermissionDenied(_("Another operator already has this conversation."))
     return _give(locked, assignee=actor, actor=actor, action="conversation.taken")
@@ -240,6 +261,7 @@ def conversation_assign(*, conversation: Conversation, actor: User, assignee: Us
     if not assignee.is_active or assignee.role not in CONVERSATION_ROLES:
         raise PermissionDenied(_("Conversations go only to active operators or supervisors."))
     locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    _check_open(locked)
     return _give(locked, assignee=assignee, actor=actor, action="conversation.assigned")
 
 
@@ -251,6 +273,7 @@ def conversation_reply(*, conversation: Conversation, actor: User, text: str) ->
     if not text:
         raise ValueError(_("Write an answer first."))
     locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    _check_open(locked)
     if locked.assignee_id != actor.pk and actor.role != Role.SUPERVISOR:
         raise PermissionDenied(_("Take the conversation before answering."))
     message = Message.objects.create(
@@ -286,6 +309,8 @@ def conversation_return_to_bot(
     locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
     if locked.assignee_id not in (None, actor.pk) and actor.role != Role.SUPERVISOR:
         raise PermissionDenied(_("Another operator has this conversation."))
+    _check_open(locked)
+    _check_nothing_unread(locked)
     _cancel_runs(locked)
     locked.status = ConversationStatus.BOT
     locked.assignee = None
@@ -403,6 +428,8 @@ def conversation_close(*, conversation: Conversation, actor: User) -> None:
     locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
     if locked.assignee_id not in (None, actor.pk) and actor.role != Role.SUPERVISOR:
         raise PermissionDenied(_("Another operator has this conversation."))
+    _check_open(locked)
+    _check_nothing_unread(locked)
     _cancel_runs(locked)
     locked.status = ConversationStatus.CLOSED
     locked.waiting_since = None
@@ -411,7 +438,16 @@ def conversation_close(*, conversation: Conversation, actor: User) -> None:
     locked.unread = 0
     if locked.assignee_id is None:
         locked.assignee = actor  # so the one who closed it can still read it
-    locked.save(update_fields=["status", "waiting_since", "priority", "waiting_reason", "assignee"])
+    locked.save(
+        update_fields=[
+            "status",
+            "waiting_since",
+            "priority",
+            "waiting_reason",
+            "assignee",
+            "unread",
+        ]
+    )
     audit_record(
         actor=actor,
         action="conversation.closed",
@@ -452,7 +488,8 @@ def canned_save(
     from lifeline.core.channels import Language
 
     _check_supervisor(actor)
-    title, text = " ".join((title or "").split()), (text or "").strip()
+    title = " ".join(clean_text(title or "", max_length=CANNED_TITLE_MAX + 1).split())
+    text = clean_text(text or "", max_length=CANNED_TEXT_MAX + 1).strip()
     if language not in Language.values:
         raise ValueError(_("Choose the language of the answer."))
     if not title or len(title) > CANNED_TITLE_MAX:
@@ -536,6 +573,7 @@ def _reidentify_by_hand(
 
     _check(actor)
     locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    _check_open(locked)
     if locked.assignee_id != actor.pk and actor.role != Role.SUPERVISOR:
         raise PermissionDenied(_("Take the conversation before answering."))
     codename = (codename or "").strip()

@@ -82,9 +82,24 @@ def requested_indexes() -> set[str]:
     return set(open_requests().values_list("number_index", flat=True))
 
 
+def may_show(actor: User, request: CallbackRequest) -> bool:
+    """Who may see the number: a supervisor, whoever recorded the request, or whoever may open
+    the conversation it came from (access follows the conversation, as for its messages)."""
+    from lifeline.conversations.services import conversations_visible_to
+
+    if actor.role == Role.SUPERVISOR or request.created_by_id == actor.pk:
+        return True
+    return bool(
+        request.conversation_id
+        and conversations_visible_to(actor).filter(pk=request.conversation_id).exists()
+    )
+
+
 def callback_show(*, actor: User, request: CallbackRequest) -> tuple[str, str]:
     """The number and the safe time, for the operator who is about to call; audited."""
     _check(actor)
+    if not may_show(actor, request):
+        raise PermissionDenied(_("Only whoever handles his conversation may see this number."))
     audit_record(
         actor=actor,
         action="callback.read",
@@ -99,6 +114,8 @@ def callback_show(*, actor: User, request: CallbackRequest) -> tuple[str, str]:
 def callback_close(*, actor: User, request: CallbackRequest, done: bool) -> None:
     """Called back (``done``) or no longer wanted; either way it leaves the list."""
     _check(actor)
+    if not may_show(actor, request):
+        raise PermissionDenied(_("Only whoever handles his conversation may see this number."))
     changed = CallbackRequest.objects.filter(pk=request.pk, status=CallbackStatus.OPEN).update(
         status=CallbackStatus.DONE if done else CallbackStatus.CANCELLED,
         done_by=actor,

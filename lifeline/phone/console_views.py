@@ -44,10 +44,18 @@ def missed(request: HttpRequest, actor: User) -> HttpResponse:
                 return redirect("console:calls_missed")
             if action == "show":
                 # The number is shown in this answer only, never in a URL or a later page.
-                shown[item.pk] = callbacks.callback_show(actor=actor, request=item)
+                try:
+                    shown[item.pk] = callbacks.callback_show(actor=actor, request=item)
+                except PermissionDenied as error:
+                    messages.error(request, str(error))
+                    return redirect("console:calls_missed")
             else:
-                callbacks.callback_close(actor=actor, request=item, done=action == "done")
-                messages.success(request, _("Done."))
+                try:
+                    callbacks.callback_close(actor=actor, request=item, done=action == "done")
+                except PermissionDenied as error:
+                    messages.error(request, str(error))
+                else:
+                    messages.success(request, _("Done."))
                 return redirect("console:calls_missed")
         else:
             now = timezone.now()
@@ -81,7 +89,7 @@ def missed(request: HttpRequest, actor: User) -> HttpResponse:
         {
             "rows": rows,
             "callbacks": [
-                (item, shown.get(item.pk))
+                (item, shown.get(item.pk), callbacks.may_show(actor, item))
                 for item in callbacks.open_requests().select_related("created_by")[:200]
             ],
         },
