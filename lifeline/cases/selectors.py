@@ -326,3 +326,60 @@ def case_abilities(*, actor: User, case: Case) -> CaseAbilities:
         can_dispose=actor.role in workflow.DISPOSITION_ROLES
         and case.status == CaseStatus.SURRENDERED,
     )
+
+
+#: Suspicion hints (for the verifier; never a verdict, never automatic): an intake finished
+#: faster than a person types, and a burst of applications on one channel within an hour.
+FAST_INTAKE_SECONDS = 90
+BURST_PER_HOUR = 20
+
+
+def suspicion_hints(case: Case) -> list[str]:
+    """Reasons to look twice at an application, from what is stored in clear (times, counts,
+    links between rows): nothing personal is decrypted. Issue 15 adds scoring across sessions."""
+    from datetime import timedelta
+
+    from django.utils.translation import ngettext
+
+    hints: list[str] = []
+    if case.requester_id:
+        others = Case.objects.filter(requester_id=case.requester_id).exclude(pk=case.pk).count()
+        if others:
+            hints.append(
+                ngettext(
+                    "The same person opened %(n)d other application.",
+                    "The same person opened %(n)d other applications.",
+                    others,
+                )
+                % {"n": others}
+            )
+        # The contact is created with his first message.
+        first = case.requester.created_at if case.requester is not None else None
+        if first is not None and timedelta(0) <= case.created_at - first < timedelta(
+            seconds=FAST_INTAKE_SECONDS
+        ):
+            seconds = int((case.created_at - first).total_seconds())
+            hints.append(
+                ngettext(
+                    "The whole application took %(n)d second: faster than a person types.",
+                    "The whole application took %(n)d seconds: faster than a person types.",
+                    seconds,
+                )
+                % {"n": seconds}
+            )
+    hour = timedelta(hours=1)
+    burst = Case.objects.filter(
+        channel=case.channel,
+        created_at__gte=case.created_at - hour,
+        created_at__lte=case.created_at + hour,
+    ).count()
+    if burst > BURST_PER_HOUR:
+        hints.append(
+            ngettext(
+                "Part of a burst: %(n)d application on this channel within an hour of it.",
+                "Part of a burst: %(n)d applications on this channel within an hour of it.",
+                burst,
+            )
+            % {"n": burst}
+        )
+    return hints

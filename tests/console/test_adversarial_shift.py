@@ -7,8 +7,10 @@ the conversation; a flood of waiting chats does not push an operator's own off h
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from datetime import timedelta
 from io import BytesIO
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -74,7 +76,7 @@ class ExpiredFileTelegram(FakeTelegram):
 
 
 @pytest.fixture
-def expired(settings):  # type: ignore[no-untyped-def]
+def expired(settings: Any) -> Iterator[FakeTelegram]:
     server = ExpiredFileTelegram().start()
     settings.TELEGRAM_BOT_TOKEN = "123456:TEST"
     settings.TELEGRAM_WEBHOOK_SECRET = SECRET

@@ -2,6 +2,7 @@
 
 (a) an applicant finishes in the web chat, asks "what now?", and the question reaches an
     operator's queue with its preview (JavaScript on and off in the web chat);
+(c) the verifier checks that application against what he wrote, with the checklist;
 (b) a man at the front fails the code words three times: the queue row is marked front, the
     operator who takes it (with the N key) checks his words by hand, sees the case, and marks it
     ready;
@@ -81,6 +82,28 @@ def test_a_what_now_after_applying_reaches_the_queue(
         expect(row.locator("td.preview")).to_contain_text("а что теперь, мне кто-то напишет?")
         expect(row.locator(".unread-count")).to_have_text("1")
         shot(page, f"a-queue-{'js' if javascript else 'nojs'}")
+    if not javascript:
+        return
+    # (c) The verifier checks the application against what he wrote, with the checklist.
+    case = Case.objects.get(channel="web")
+    verifier, v_code = account(Role.VERIFIER, "vera")
+    with browser_page(locale="en-US") as page:
+        sign_in(page, base, "vera", v_code)
+        page.click(".console-nav >> text=Verification")
+        page.click(f"#verification-queue a:has-text('{case.number}')")
+        timeline = page.locator(".timeline-message.in")
+        expect(timeline.first).to_be_visible()
+        expect(page.locator("main")).to_contain_text("Браузеров Иван Петрович")
+        expect(page.locator("main")).to_contain_text("а что теперь")
+        for box in page.locator('#verify-form input[type="checkbox"]').all():
+            box.check()
+        page.fill('#verify-form textarea[name="note"]', "Name, unit and story agree with the chat.")
+        page.click('#verify-form button[value="verify"]')
+        expect(page.locator("#case-status")).to_have_text("Verified")
+        shot(page, "c-verified-from-transcript")
+    case.refresh_from_db()
+    assert case.status == "verified"
+    assert verifier.pk
 
 
 def test_a_man_at_the_front_who_failed_his_code_words_is_reidentified_by_the_operator(

@@ -424,3 +424,35 @@ def test_the_operator_reidentifies_by_hand_within_limits_and_audited(
     )
     assert "Too many tries" in response.content.decode()
     cache.clear()
+
+
+# --- Suspicion hints for the verifier -------------------------------------------------------
+
+
+def test_suspicion_hints_name_a_fast_intake_a_repeat_applicant_and_a_burst() -> None:
+    from lifeline.cases import selectors
+    from lifeline.cases.models import Case
+    from tests.factories import create_case
+
+    verifier = create_user(Role.VERIFIER)
+    item = handed_off("7013")
+    calm = create_case(requester=item.contact, channel="telegram")
+    # The application came within seconds of his first message: a script, not a person.
+    assert any("faster than a person types" in h for h in selectors.suspicion_hints(calm))
+    again = create_case(requester=item.contact, channel="telegram")
+    hints = selectors.suspicion_hints(again)
+    assert any("opened 1 other application." in h for h in hints)
+    # A slow, single application from a new person has no hint.
+    from lifeline.contacts.models import Contact
+
+    Contact.objects.filter(pk=item.contact_id).update(
+        created_at=timezone.now() - timedelta(hours=1)
+    )
+    lone = create_case(channel="web")
+    assert selectors.suspicion_hints(lone) == []
+    for _ in range(selectors.BURST_PER_HOUR):
+        create_case(channel="web")
+    assert any("Part of a burst" in h for h in selectors.suspicion_hints(lone))
+    page = console(verifier).get("/console/verification/").content.decode()
+    assert 'class="warning-text suspicion"' in page
+    assert Case.objects.count() == selectors.BURST_PER_HOUR + 3

@@ -161,6 +161,10 @@ def case_page(
             # Duplicates: how many exist, and links only to those this person may open.
             "duplicates": cases_visible_to(user).filter(pk__in=duplicates.values("pk")),
             "duplicate_count": duplicates.count(),
+            # Reasons to look twice, for those who decide on the application.
+            "hints": selectors.suspicion_hints(case)
+            if case.status == CaseStatus.APPLIED and user.role in (Role.VERIFIER, Role.SUPERVISOR)
+            else [],
             "checklist": [
                 (item, VERIFICATION_LABELS[item], item in ticked) for item in VERIFICATION_CHECKLIST
             ],

@@ -9,10 +9,7 @@ from django.views.decorators.http import require_GET
 from lifeline.cases.models import (
     CaseStatus,
 )
-from lifeline.cases.selectors import (
-    case_duplicates,
-    cases_visible_to,
-)
+from lifeline.cases.selectors import case_duplicates, cases_visible_to, suspicion_hints
 from lifeline.core.models import Role, User
 
 from ..decorators import role_required
@@ -29,7 +26,14 @@ def verification_queue(request: HttpRequest, actor: User) -> HttpResponse:
         .select_related("assignee")
         .order_by("created_at")[:200]
     )
-    rows = [{"case": case, "duplicates": case_duplicates(case).count()} for case in waiting]
+    rows = [
+        {
+            "case": case,
+            "duplicates": case_duplicates(case).count(),
+            "hints": suspicion_hints(case),
+        }
+        for case in waiting
+    ]
     return render(
         request,
         "console/verification/verification_queue.html",
