@@ -28,4 +28,5 @@ def nav(request: HttpRequest) -> dict[str, Any]:
         "nav_operations": role in (Role.LIAISON, Role.SUPERVISOR),
         "nav_exchanges": role in EXCHANGE_ROLES,
         "nav_verification": role in (Role.VERIFIER, Role.SUPERVISOR),
+        "nav_visits": role in (Role.PRESS, Role.SUPERVISOR),
     }

@@ -14,6 +14,7 @@ from .views import (
     queue,
     staff,
     verification,
+    visits,
 )
 
 app_name = "console"
@@ -52,4 +53,5 @@ urlpatterns = [
     path("calls/popup/", phone_views.popup, name="call_popup"),
     path("blocks/", phone_views.blocks, name="blocks"),
     path("failed/", failures.failed, name="failed"),
+    path("visits/", visits.visits, name="visits"),
 ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -282,6 +283,17 @@ def _secret_input_note(run: FlowRun, before: int) -> str:
     return _("[code words entered — not checked]")
 
 
+_ENTRY = re.compile(r"site-[a-z]{1,20}")
+
+
+def _count_entry(conversation: Conversation, payload: str) -> None:
+    """A link from a page of the site (``/start site-home``): counted, nothing else kept."""
+    if _ENTRY.fullmatch(payload):
+        stat_record(
+            kind=f"entry.{payload}", channel=conversation.channel, language=conversation.language
+        )
+
+
 def _dispatch(conversation: Conversation, text: str, run: FlowRun | None) -> list[Reply]:
     """``run`` is the conversation's active run, already read (and locked) by the caller."""
     command, _sep, argument = text.partition(" ")
@@ -289,6 +301,7 @@ def _dispatch(conversation: Conversation, text: str, run: FlowRun | None) -> lis
     if conversation.pending_command == "forget":
         return _confirm_forget(conversation, text)
     if command == "/start":
+        _count_entry(conversation, argument.strip())
         _cancel_runs(conversation)
         return start_flow(conversation, ENTRY_FLOW)
     if command == "/lang":

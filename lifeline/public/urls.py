@@ -9,4 +9,5 @@ urlpatterns = [
     path("chat/", views.chat, name="chat"),
     path("chat/transcript/", views.chat_transcript, name="chat_transcript"),
     path("chat/end/", views.chat_end, name="chat_end"),
+    path("exit/", views.quick_exit, name="exit"),
 ]

@@ -21,6 +21,7 @@ from lifeline.channels import inbox, webchat
 from lifeline.conversations.models import Conversation
 from lifeline.core import limits
 from lifeline.core.db import serial_write, serial_write_if_free
+from lifeline.stats.services import visit_record
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +29,33 @@ RATE_PER_MINUTE = 20
 RATE_PER_DAY = 300
 
 
+def _count(request: HttpRequest, page: str) -> None:
+    """One more visit to ``page`` (per day, page, language, country): nothing about the
+    visitor is read but his page's language and, if configured, a trusted proxy's country. On
+    SQLite a busy write turn skips the count rather than slow the page (a floor under load)."""
+    header = settings.LIFELINE_COUNTRY_HEADER
+    country = str(request.META.get(header, "")) if header else ""
+    try:
+        with serial_write_if_free() as free:
+            if free:
+                visit_record(page=page, language=get_language() or "", country=country)
+    except DatabaseError:
+        log.warning("visit not counted: the database is busy")
+
+
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
+    _count(request, "home")
     return render(request, "public/home.html")
+
+
+@never_cache
+@require_GET
+def quick_exit(request: HttpRequest) -> HttpResponse:
+    """Leave at once for a neutral site, telling it nothing about where the visitor was."""
+    response = HttpResponseRedirect(settings.LIFELINE_NEUTRAL_URL)
+    response["Referrer-Policy"] = "no-referrer"
+    return response
 
 
 @dataclass(frozen=True)
@@ -126,6 +151,7 @@ def _busy_page(request: HttpRequest, device: webchat.Device | None, text: str) -
 @require_http_methods(["GET", "POST"])
 def chat(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
+        _count(request, "chat")
         return _drop_bad_cookie(
             request, render(request, "public/chat.html", _context(_device(request)))
         )

@@ -50,6 +50,7 @@ MIDDLEWARE = [
     "lifeline.console.middleware.ConsoleSecurityMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "lifeline.public.middleware.OnionLocationMiddleware",
     # Last, so that a locked-out login is answered before the view runs.
     "axes.middleware.AxesMiddleware",
 ]
@@ -74,6 +75,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "lifeline.console.context.nav",
+                "lifeline.public.context.reach",
             ],
         },
     },
@@ -259,6 +261,16 @@ LIFELINE_WEBCHAT_IDLE_HOURS = env.float("LIFELINE_WEBCHAT_IDLE_HOURS", default=2
 LIFELINE_MEDIA_MAX_BYTES = env.int("LIFELINE_MEDIA_MAX_BYTES", default=10 * 1024 * 1024)
 LIFELINE_VOICE_MAX_SECONDS = env.int("LIFELINE_VOICE_MAX_SECONDS", default=600)
 LIFELINE_PHOTO_MAX_SIDE = env.int("LIFELINE_PHOTO_MAX_SIDE", default=2048)
+
+# How to reach the hotline, shown on the public pages; changed without a release. The bot's
+# username (without @), the phone numbers, and mirror addresses (shown as text, never linked:
+# the pages reference no other host). An onion address adds the Onion-Location header.
+LIFELINE_BOT_USERNAME = env.str("LIFELINE_BOT_USERNAME", default="")
+LIFELINE_PHONE_NUMBERS = env.list("LIFELINE_PHONE_NUMBERS", default=[])
+LIFELINE_MIRRORS = env.list("LIFELINE_MIRRORS", default=[])
+LIFELINE_ONION_ADDRESS = env.str("LIFELINE_ONION_ADDRESS", default="")
+# A country code set by a reverse proxy you trust (e.g. "HTTP_CF_IPCOUNTRY"); empty: none kept.
+LIFELINE_COUNTRY_HEADER = env.str("LIFELINE_COUNTRY_HEADER", default="")
 
 # Where "end the chat" and the quick exit send the visitor: a neutral site.
 LIFELINE_NEUTRAL_URL = env.str("LIFELINE_NEUTRAL_URL", default="https://yandex.ru/pogoda/")

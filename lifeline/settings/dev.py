@@ -19,3 +19,7 @@ if not env.str("LIFELINE_KEYS", default="") and not env.str("LIFELINE_KEY_FILE",
 # Serve static files straight from the source folders: no collectstatic step for a small install.
 WHITENOISE_USE_FINDERS = True
 STATIC_ROOT = None  # type: ignore[assignment]
+
+# Demo contacts for `make run` (obviously not real: replace them in the environment).
+LIFELINE_BOT_USERNAME = env.str("LIFELINE_BOT_USERNAME", default="lifeline_demo_bot")
+LIFELINE_PHONE_NUMBERS = env.list("LIFELINE_PHONE_NUMBERS", default=["+380 00 000 00 00"])

@@ -20,3 +20,25 @@ class StatEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} @ {self.hour:%Y-%m-%d %H}:00"
+
+
+class PageVisit(models.Model):
+    """Visits to a public page, counted per day, page, language and (only if a trusted reverse
+    proxy says so) country. Never an address, a browser description or a cookie: one counter
+    per combination, nothing per visitor."""
+
+    day = models.DateField()
+    page = models.CharField(max_length=32)
+    language = models.CharField(max_length=2, blank=True, default="")
+    country = models.CharField(max_length=2, blank=True, default="")
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "page", "language", "country"], name="page_visit_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.page} {self.language} {self.day}: {self.count}"

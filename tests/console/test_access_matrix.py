@@ -122,6 +122,11 @@ MATRIX: dict[str, dict[str, dict[str, int]]] = {
     # Canned answers: supervisors. POST with an empty form: its errors (400).
     "canned_list": {"GET": only("supervisor"), "POST": only("supervisor", ok=400)},
     "canned_detail": {"GET": only("supervisor"), "POST": only("supervisor", ok=400)},
+    # Site visits: the press office and supervisors (counts only).
+    "visits": {
+        "GET": only("supervisor", "press"),
+        "POST": only("supervisor", "press", ok=405),
+    },
     # A photo in the waiting conversation: operators and supervisors; the verifier is refused
     # (the applied case is not this person's). Nobody may POST.
     "media": {
