@@ -60,16 +60,17 @@ def missed(request: HttpRequest, actor: User) -> HttpResponse:
         else:
             now = timezone.now()
             target = request.POST.get("call")
+            pk = None if target == "all" else _uuid_or_none(target)
             if target == "all":
                 changed = calls.filter(seen_at__isnull=True).update(seen_at=now)
             else:
-                pk = _uuid_or_none(target)
                 changed = calls.filter(pk=pk, seen_at__isnull=True).update(seen_at=now) if pk else 0
             audit_record(
                 actor=actor,
                 action="phone.missed_seen",
                 object_type="call",
-                object_id=target or "",
+                # Only what was parsed: a crafted value (a NUL) never reaches the log or database.
+                object_id="all" if target == "all" else str(pk or ""),
                 fields=["seen_at"],
             )
             messages.success(
