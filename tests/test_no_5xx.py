@@ -47,6 +47,8 @@ PUBLIC_ROUTES: dict[str, str] = {
     "chat/": "the anonymous web chat",
     "chat/transcript/": "the web chat's transcript, refreshed by its script",
     "chat/end/": "the web chat's 'forget this device'",
+    "exit/": "the quick exit: a redirect to a neutral site",
+    "p/<slug:slug>/": "the information pages (how it works, guarantees, safety, ...)",
     "i18n/setlang/": "Django's language switch (public and console pages)",
     "telegram/webhook/": "Telegram's webhook (secret-token header)",
     "cti/events/": "the telephone exchange's events (HMAC-signed)",

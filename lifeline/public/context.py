@@ -8,6 +8,8 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest
 
+from .pages import PAGES
+
 _BOT = re.compile(r"[A-Za-z][A-Za-z0-9_]{3,31}")
 
 
@@ -20,4 +22,5 @@ def reach(request: HttpRequest) -> dict[str, Any]:
             for number in settings.LIFELINE_PHONE_NUMBERS
         ],
         "mirrors": list(settings.LIFELINE_MIRRORS),
+        "site_pages": [(slug, label) for slug, label in PAGES.items()],
     }

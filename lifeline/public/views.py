@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import get_language
@@ -22,6 +22,8 @@ from lifeline.conversations.models import Conversation
 from lifeline.core import limits
 from lifeline.core.db import serial_write, serial_write_if_free
 from lifeline.stats.services import visit_record
+
+from . import pages
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,15 @@ def _count(request: HttpRequest, page: str) -> None:
 def home(request: HttpRequest) -> HttpResponse:
     _count(request, "home")
     return render(request, "public/home.html")
+
+
+@require_GET
+def info_page(request: HttpRequest, slug: str) -> HttpResponse:
+    found = pages.page(slug, get_language() or "ru")
+    if found is None:
+        raise Http404
+    _count(request, slug)
+    return render(request, "public/page.html", {"page": found})
 
 
 @never_cache

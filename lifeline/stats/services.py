@@ -25,7 +25,10 @@ def stat_record(
 
 
 #: Public pages whose visits are counted (anything else is not a page of ours).
-COUNTED_PAGES = frozenset({"home", "chat"})
+COUNTED_PAGES = frozenset(
+    {"home", "chat", "how", "guarantees", "front", "relatives", "safety", "faq"}
+    | {"testimonies", "contacts"}
+)
 
 
 def visit_record(*, page: str, language: str, country: str = "") -> None:

@@ -9,11 +9,12 @@ from playwright.sync_api import expect
 from pytest_django.fixtures import Settings as SettingsWrapper
 from pytest_django.live_server_helper import LiveServer
 
+from lifeline.public.pages import PAGES as SITE_PAGES
 from tests.browser import ARTIFACTS, browser_page
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-PAGES = {"home": "/", "chat": "/chat/"}
+PAGES = {"home": "/", "chat": "/chat/"} | {slug: f"/p/{slug}/" for slug in SITE_PAGES}
 WIDTHS = {"phone": (390, 844), "desktop": (1280, 900)}
 
 
