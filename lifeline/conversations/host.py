@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -30,7 +29,7 @@ from lifeline.cases.errors import CaseError
 from lifeline.cases.models import Case
 from lifeline.core import crypto, limits
 from lifeline.core.models import User
-from lifeline.stats.services import stat_record
+from lifeline.stats.services import COUNTED_PAGES, stat_record
 
 from .delivery import Reply
 from .engine import LANGUAGES, runner
@@ -283,12 +282,10 @@ def _secret_input_note(run: FlowRun, before: int) -> str:
     return _("[code words entered — not checked]")
 
 
-_ENTRY = re.compile(r"site-[a-z]{1,20}")
-
-
 def _count_entry(conversation: Conversation, payload: str) -> None:
-    """A link from a page of the site (``/start site-home``): counted, nothing else kept."""
-    if _ENTRY.fullmatch(payload):
+    """A link from a page of the site (``/start site-home``): counted, nothing else kept. Only
+    the site's own pages: anything else typed after /start makes no statistics kind."""
+    if payload.startswith("site-") and payload.removeprefix("site-") in COUNTED_PAGES:
         stat_record(
             kind=f"entry.{payload}", channel=conversation.channel, language=conversation.language
         )

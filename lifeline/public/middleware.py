@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from urllib.parse import quote
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -20,6 +21,7 @@ class OnionLocationMiddleware:
             and not request.path.startswith(("/console/", "/telegram/", "/cti/"))
             and response.get("Content-Type", "").startswith("text/html")
         ):
-            # The path only: a query could carry something the visitor typed.
-            response["Onion-Location"] = f"http://{onion}{request.path}"
+            # The path only (a query could carry something the visitor typed), percent-encoded:
+            # a crafted path with CR/LF must not break or inject a header.
+            response["Onion-Location"] = f"http://{onion}{quote(request.path, safe='/-._~')}"
         return response

@@ -51,6 +51,12 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "public/home.html")
 
 
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """A form whose key the browser lost (a restart, Tor's "new identity", the chat ended in
+    another tab): a clear page in his language, with the quick exit, instead of Django's."""
+    return render(request, "csrf_failure.html", status=403)
+
+
 @require_GET
 def info_page(request: HttpRequest, slug: str) -> HttpResponse:
     found = pages.page(slug, get_language() or "ru")
@@ -162,7 +168,8 @@ def _busy_page(request: HttpRequest, device: webchat.Device | None, text: str) -
 @require_http_methods(["GET", "POST"])
 def chat(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
-        _count(request, "chat")
+        if webchat.COOKIE not in request.COOKIES:
+            _count(request, "chat")  # a browser opening the chat, not each refresh or reply
         return _drop_bad_cookie(
             request, render(request, "public/chat.html", _context(_device(request)))
         )

@@ -157,6 +157,9 @@ LANGUAGE_COOKIE_AGE = None
 LANGUAGE_COOKIE_SAMESITE = "Lax"
 LANGUAGE_COOKIE_HTTPONLY = True
 
+# A lost form key gets a page in the visitor's language, with the quick exit.
+CSRF_FAILURE_VIEW = "lifeline.public.views.csrf_failure"
+
 # Content-Security-Policy: no inline script, nothing from elsewhere.
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
