@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from lifeline.conversations.models import Conversation
 from lifeline.core.channels import Channel
-from lifeline.core.fields import EncryptedJSONField, EncryptedTextField
+from lifeline.core.fields import EncryptedBytesField, EncryptedJSONField, EncryptedTextField
 from lifeline.core.models import SealedModel
 
 
@@ -119,3 +120,82 @@ class SendBudget(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel} send budget"
+
+
+class PostStatus(models.TextChoices):
+    DRAFT = "draft", _("Not yet approved")  # being written or waiting for approval
+    SCHEDULED = "scheduled", _("Approved, scheduled")  # its sends wait for their time
+    PUBLISHED = "published", _("Published")  # every language's message reached its channel
+    DELETED = "deleted", _("Deleted")  # removed from the channel (or never sent)
+
+
+class ProposalState(models.TextChoices):
+    NONE = "", _("No change proposed")
+    EDITING = "editing", _("Being written")
+    SUBMITTED = "submitted", _("Waiting for approval")
+
+
+class ChannelPost(SealedModel):
+    """A post to the hotline's public Telegram channels: a text per language (one channel per
+    language, from settings), an optional picture re-encoded on the server. The press office
+    proposes the texts; a supervisor who did not write them approves; then the outbox sends.
+    Edits of a published post are proposed and approved the same way. Drafts are encrypted
+    like everything else written in the console until they are published."""
+
+    status = models.CharField(max_length=16, choices=PostStatus.choices, default=PostStatus.DRAFT)
+    texts = EncryptedJSONField()  # the approved texts, {language: text}
+    proposed = EncryptedJSONField()  # the texts being written or waiting for approval
+    proposal = models.CharField(
+        max_length=16, choices=ProposalState.choices, default=ProposalState.EDITING, blank=True
+    )
+    image = EncryptedBytesField()  # a re-encoded JPEG (no metadata), or None
+    publish_at = models.DateTimeField(null=True, blank=True)  # None: as soon as approved
+    editors = models.JSONField(default=list)  # everyone who wrote the proposal (none may approve)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    review_note = models.CharField(max_length=500, blank=True, default="")  # why sent back
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"channel post {str(self.pk)[:8]} ({self.status})"
+
+
+class PostAction(models.TextChoices):
+    POST = "post", _("Publish")
+    EDIT = "edit", _("Edit")
+    DELETE = "delete", _("Delete")
+
+
+class PostDelivery(models.Model):
+    """One send to one channel: the post's outbox. Each language's sends go in order (an edit
+    waits for the message it edits); a failed send is retried with backoff like any reply."""
+
+    post = models.ForeignKey(ChannelPost, on_delete=models.CASCADE, related_name="deliveries")
+    language = models.CharField(max_length=2)
+    target = models.CharField(max_length=64)  # the channel (@name or id), from settings
+    action = models.CharField(max_length=8, choices=PostAction.choices)
+    status = models.CharField(
+        max_length=16, choices=OutboundStatus.choices, default=OutboundStatus.PENDING
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    message_id = models.CharField(max_length=32, blank=True, default="")  # the channel's message
+    error = models.CharField(max_length=200, blank=True, default="")
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.language} → {self.target} ({self.status})"

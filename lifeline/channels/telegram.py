@@ -27,7 +27,7 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from django.conf import settings
 
 from lifeline.contacts.services import identity_get_or_create
@@ -333,4 +333,50 @@ class TelegramSender:
         sent = await self.bot.send_message(
             chat_id=chat_id, text=text or "…", reply_markup=_keyboard(buttons)
         )
+        return str(sent.message_id)
+
+    # --- Channel posts (channels.broadcast) -----------------------------------------------
+
+    def deliver_post(
+        self, action: str, target: str, text: str, image: bytes | None, message_id: str
+    ) -> str:
+        chat: int | str = int(target) if target.lstrip("-").isdigit() else target
+        try:
+            return self.loop.run_until_complete(
+                self._post(action, chat, text, image, int(message_id or 0))
+            )
+        except TelegramRetryAfter as exc:
+            raise RetryAfter(exc.retry_after) from None
+        except (TimeoutError, TelegramServerError, TelegramNetworkError) as exc:
+            raise TransientError(type(exc).__name__) from None
+        except TelegramForbiddenError:
+            raise PermanentError("forbidden (is the bot an admin of the channel?)") from None
+        except TelegramBadRequest as exc:
+            words = str(exc.message).lower()
+            if action == "edit" and "not modified" in words:
+                return ""  # the channel already shows this text
+            if action == "delete" and ("not found" in words or "can't be deleted" in words):
+                return ""  # gone already (deleted by hand in Telegram, or too old)
+            raise PermanentError(f"bad request: {exc.message}"[:200]) from None
+
+    async def _post(
+        self, action: str, chat: int | str, text: str, image: bytes | None, message_id: int
+    ) -> str:
+        if action == "delete":
+            await self.bot.delete_message(chat_id=chat, message_id=message_id)
+            return str(message_id)
+        if action == "edit":
+            if image is not None:
+                await self.bot.edit_message_caption(
+                    chat_id=chat, message_id=message_id, caption=text
+                )
+            else:
+                await self.bot.edit_message_text(text=text, chat_id=chat, message_id=message_id)
+            return str(message_id)
+        if image is not None:
+            sent = await self.bot.send_photo(
+                chat_id=chat, photo=BufferedInputFile(image, "post.jpg"), caption=text
+            )
+        else:
+            sent = await self.bot.send_message(chat_id=chat, text=text)
         return str(sent.message_id)

@@ -11,7 +11,7 @@ from django.db import close_old_connections, connections
 
 from lifeline.core.channels import Channel
 
-from . import inbox, outbox
+from . import broadcast, inbox, outbox
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,9 @@ def run(stop: threading.Event, *, idle_sleep: float = 0.2, once: bool = False) -
                 close_old_connections()
                 worked = inbox.process_all(limit=PROCESS_PER_PASS)
                 worked += outbox.send_all(active, limit=30) if active else 0
+                poster = active.get(Channel.TELEGRAM)
+                if isinstance(poster, broadcast.PostSender):
+                    worked += broadcast.send_all(poster)  # the channels' posts
                 failures = 0
             except Exception as exc:  # noqa: BLE001 - the worker must outlive any one pass
                 failures += 1

@@ -117,3 +117,50 @@ class CannedAnswerForm(forms.Form):
         required=False,
         help_text=_("Smaller numbers come first."),
     )
+
+
+class ChannelPostForm(forms.Form):
+    """A channel post's proposal; the broadcast service checks the texts against the channels."""
+
+    text_ru = forms.CharField(
+        label=_("Text in Russian"),
+        max_length=4096,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 6, "lang": "ru"}),
+    )
+    text_uk = forms.CharField(
+        label=_("Text in Ukrainian"),
+        max_length=4096,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 6, "lang": "uk"}),
+    )
+    text_en = forms.CharField(
+        label=_("Text in English"),
+        max_length=4096,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 6, "lang": "en"}),
+    )
+    image = forms.FileField(
+        label=_("Picture (optional)"),
+        required=False,
+        help_text=_("JPEG, PNG or WebP. It is re-encoded: nothing but the pixels is sent."),
+        widget=forms.FileInput(attrs={"accept": "image/jpeg,image/png,image/webp"}),
+    )
+    remove_image = forms.BooleanField(label=_("Remove the picture"), required=False)
+    publish_at = forms.DateTimeField(
+        label=_("Publish at (UTC; empty: as soon as approved)"),
+        required=False,
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+
+    def texts(self) -> dict[str, str]:
+        return {lang: self.cleaned_data.get(f"text_{lang}") or "" for lang in Language.values}
+
+    def image_bytes(self, limit: int) -> bytes | None:
+        upload = self.cleaned_data.get("image")
+        if not upload:
+            return None
+        if upload.size > limit:
+            raise ValueError(_("The picture is too large."))
+        return bytes(upload.read())

@@ -101,3 +101,19 @@ def clean_text(value: object, *, max_length: int) -> str:
 def header_bytes(value: str) -> bytes:
     """A header value as bytes for a constant-time comparison, whatever characters it holds."""
     return value.encode("utf-8", "surrogatepass")
+
+
+class ObjectIdConverter:
+    """``<id:name>`` in a URL: a primary key the database can hold. A longer number is no match
+    (a 404), never an overflow in the database driver (SQLite raised one: a 500)."""
+
+    regex = "[0-9]{1,10}"
+
+    def to_python(self, value: str) -> int:
+        number = object_id(value)
+        if number is None:
+            raise ValueError(value)
+        return number
+
+    def to_url(self, value: int) -> str:
+        return str(value)

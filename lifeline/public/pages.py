@@ -3,8 +3,9 @@ and sanitised by nh3 (Ammonia). Only plain text structure survives — no script
 frame or attribute but a link's ``href``, and links only within this site or to ``tel:`` — so
 a page can never reference another host or run anything, whoever wrote it.
 
-The texts ship in ``content/<page>.<language>.md`` (the demo content); the press office's
-editing in the console (drafts, approval, versions) is the next part of issue 11."""
+The texts ship in ``content/<page>.<language>.md`` (the demo content). The press office changes
+them in the console (``editing``): a version a supervisor approved is what the site shows; a
+page and language with no published version shows the shipped file."""
 
 from __future__ import annotations
 
@@ -72,12 +73,42 @@ def _same_host(tag: str, attribute: str, value: str) -> str | None:
     return value if _SAFE_HREF.fullmatch(value) else None
 
 
-@lru_cache(maxsize=64)
-def _load(slug: str, language: str, mtime: float) -> Page:
-    text = (CONTENT / f"{slug}.{language}.md").read_text(encoding="utf-8")
+#: The most a page's Markdown may hold, and the most its HTML may weigh (the page must stay
+#: under 50 KB with the site's layout and styles, for a slow connection or a mirror).
+MAX_TEXT = 30_000
+MAX_HTML_BYTES = 40_000
+
+
+def _title(slug: str, text: str) -> str:
     first = text.lstrip().splitlines()[0] if text.strip() else ""
-    title = first.lstrip("#").strip() if first.startswith("#") else str(PAGES[slug])
-    return Page(slug, language, title, render(text))
+    return first.lstrip("#").strip()[:200] if first.startswith("#") else str(PAGES[slug])
+
+
+@lru_cache(maxsize=128)
+def build(slug: str, language: str, text: str) -> Page:
+    """The page for this Markdown (cached by its text: a new version renders once)."""
+    return Page(slug, language, _title(slug, text), render(text))
+
+
+def shipped_text(slug: str, language: str) -> str:
+    """The demo text that ships with Lifeline for this page ("" if there is none)."""
+    path = CONTENT / f"{slug}.{language}.md"
+    return path.read_text(encoding="utf-8") if slug in PAGES and path.exists() else ""
+
+
+def current_text(slug: str, language: str) -> str | None:
+    """What the site shows for this page in exactly this language: the published version, or
+    else the shipped file; None if neither exists."""
+    from .models import PageStatus, PageVersion
+
+    text = (
+        PageVersion.objects.filter(slug=slug, language=language, status=PageStatus.PUBLISHED)
+        .values_list("text", flat=True)
+        .first()
+    )
+    if text is not None:
+        return text
+    return shipped_text(slug, language) or None
 
 
 def page(slug: str, language: str) -> Page | None:
@@ -85,7 +116,7 @@ def page(slug: str, language: str) -> Page | None:
     if slug not in PAGES:
         return None
     for lang in (language, "ru"):
-        path = CONTENT / f"{slug}.{lang}.md"
-        if path.exists():
-            return _load(slug, lang, path.stat().st_mtime)
+        text = current_text(slug, lang)
+        if text is not None:
+            return build(slug, lang, text)
     return None

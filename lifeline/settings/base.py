@@ -271,6 +271,9 @@ LIFELINE_PHOTO_MAX_SIDE = env.int("LIFELINE_PHOTO_MAX_SIDE", default=2048)
 LIFELINE_BOT_USERNAME = env.str("LIFELINE_BOT_USERNAME", default="")
 LIFELINE_PHONE_NUMBERS = env.list("LIFELINE_PHONE_NUMBERS", default=[])
 LIFELINE_MIRRORS = env.list("LIFELINE_MIRRORS", default=[])
+# The public Telegram channels the press office posts to, one per language:
+# "ru=@lifeline_ru,uk=@lifeline_uk,en=-1001234567890" (the bot must be an admin there).
+LIFELINE_TELEGRAM_CHANNELS = env.dict("LIFELINE_TELEGRAM_CHANNELS", default={})
 LIFELINE_ONION_ADDRESS = env.str("LIFELINE_ONION_ADDRESS", default="")
 # A country code set by a reverse proxy you trust (e.g. "HTTP_CF_IPCOUNTRY"); empty: none kept.
 LIFELINE_COUNTRY_HEADER = env.str("LIFELINE_COUNTRY_HEADER", default="")

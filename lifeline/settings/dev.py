@@ -22,4 +22,7 @@ STATIC_ROOT = None  # type: ignore[assignment]
 
 # Demo contacts for `make run` (obviously not real: replace them in the environment).
 LIFELINE_BOT_USERNAME = env.str("LIFELINE_BOT_USERNAME", default="lifeline_demo_bot")
+LIFELINE_TELEGRAM_CHANNELS = env.dict(
+    "LIFELINE_TELEGRAM_CHANNELS", default={"ru": "@lifeline_demo_ru", "uk": "@lifeline_demo_uk"}
+)
 LIFELINE_PHONE_NUMBERS = env.list("LIFELINE_PHONE_NUMBERS", default=["+380 00 000 00 00"])

@@ -36,3 +36,4 @@ STORAGES = {
 # Static files come straight from the source folders (no collectstatic in tests).
 STATIC_ROOT = None  # type: ignore[assignment]
 WHITENOISE_USE_FINDERS = True
+LIFELINE_TELEGRAM_CHANNELS = {"ru": "@lifeline_test_ru", "uk": "@lifeline_test_uk", "en": "-1001"}

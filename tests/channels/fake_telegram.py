@@ -37,6 +37,11 @@ class FakeTelegram:
     files: dict[str, bytes] = field(default_factory=dict)  # file_id -> what getFile gives
     downloads: int = 0
 
+    #: The methods ``errors_next`` answers with its errors.
+    ERRORING = frozenset(
+        {"sendMessage", "editMessageText", "sendPhoto", "editMessageCaption", "deleteMessage"}
+    )
+
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)  # noqa: S311 - test fault injection
         self._lock = threading.Lock()
@@ -58,11 +63,17 @@ class FakeTelegram:
         form = await request.post()
         data: dict[str, Any] = {}
         for key, value in form.items():
+            if isinstance(value, web.FileField):
+                data[key] = value.file.read()  # an uploaded photo: its bytes
+                continue
             text = str(value)
             try:
                 data[key] = json.loads(text) if text[:1] in "{[" else text
             except ValueError:
                 data[key] = text
+        for key, value in list(data.items()):  # aiogram names an upload "attach://<field>"
+            if isinstance(value, str) and value.startswith("attach://"):
+                data[key] = data.get(value.removeprefix("attach://"), value)
         with self._lock:
             if self.hang_next > 0:
                 self.hang_next -= 1
@@ -74,9 +85,7 @@ class FakeTelegram:
             await asyncio.sleep(3600)
         with self._lock:
             error = (
-                self.errors_next.pop(0)
-                if self.errors_next and method in ("sendMessage", "editMessageText")
-                else None
+                self.errors_next.pop(0) if self.errors_next and method in self.ERRORING else None
             )
         if error is not None:
             with self._lock:
@@ -146,19 +155,26 @@ class FakeTelegram:
             with self._lock:
                 batch, self.updates = self.updates, []
             return web.json_response({"ok": True, "result": batch})
-        if method in ("sendMessage", "editMessageText"):
-            chat_id = int(data.get("chat_id", 0))
-            return web.json_response(
-                {
-                    "ok": True,
-                    "result": {
-                        "message_id": int(data.get("message_id", message_id)),
-                        "date": int(time.time()),
-                        "chat": {"id": chat_id, "type": "private"},
-                        "text": data.get("text", ""),
-                    },
-                }
-            )
+        if method in ("sendMessage", "editMessageText", "sendPhoto", "editMessageCaption"):
+            raw = str(data.get("chat_id", "0"))
+            # A channel is named "@name" (or a negative id): answered as a channel post.
+            channel = raw.startswith("@") or raw.startswith("-")
+            result: dict[str, Any] = {
+                "message_id": int(data.get("message_id", message_id)),
+                "date": int(time.time()),
+                "chat": {
+                    "id": -1001 if raw.startswith("@") else int(raw),
+                    "type": "channel" if channel else "private",
+                },
+            }
+            if method in ("sendPhoto", "editMessageCaption"):
+                result["photo"] = [
+                    {"file_id": "p", "file_unique_id": "pu", "width": 1, "height": 1}
+                ]
+                result["caption"] = data.get("caption", "")
+            else:
+                result["text"] = data.get("text", "")
+            return web.json_response({"ok": True, "result": result})
         return web.json_response({"ok": True, "result": True})
 
     async def _file(self, request: web.Request) -> web.Response:

@@ -127,6 +127,32 @@ MATRIX: dict[str, dict[str, dict[str, int]]] = {
         "GET": only("supervisor", "press"),
         "POST": only("supervisor", "press", ok=405),
     },
+    # Site pages and channel posts: the press office and supervisors. Starting a draft
+    # redirects to it; an unknown action or an empty post is refused with its reason (400).
+    "page_list": {
+        "GET": only("supervisor", "press"),
+        "POST": only("supervisor", "press", ok=405),
+    },
+    "page_history": {
+        "GET": only("supervisor", "press"),
+        "POST": only("supervisor", "press", ok=302),
+    },
+    "page_version": {
+        "GET": only("supervisor", "press"),
+        "POST": only("supervisor", "press", ok=400),
+    },
+    "post_list": {
+        "GET": only("supervisor", "press"),
+        "POST": only("supervisor", "press", ok=400),
+    },
+    "post_detail": {
+        "GET": only("supervisor", "press"),
+        "POST": only("supervisor", "press", ok=400),
+    },
+    "post_image": {
+        "GET": only("supervisor", "press"),
+        "POST": only("supervisor", "press", ok=405),
+    },
     # A photo in the waiting conversation: operators and supervisors; the verifier is refused
     # (the applied case is not this person's). Nobody may POST.
     "media": {
@@ -188,7 +214,14 @@ def world() -> dict[str, Any]:
     canned = canned_save(
         actor=staff.supervisor, answer=None, language="en", title="Wait", text="Please wait."
     )
+    from lifeline.channels.broadcast import post_create
+    from lifeline.public.editing import draft_start
+
+    version = draft_start(actor=staff.press, slug="safety", language="en")
+    post = post_create(actor=staff.press, texts={"ru": "Пост"}, image=jpeg())
     return {
+        "version": version,
+        "post": post,
         "attachment": attachment,
         "canned": canned,
         "exchange": exchange,
@@ -218,6 +251,12 @@ def url_for(name: str, world: dict[str, Any]) -> str:
         kwargs = {"attachment_id": world["attachment"].pk}
     elif name == "canned_detail":
         kwargs = {"answer_id": world["canned"].pk}
+    elif name == "page_history":
+        kwargs = {"slug": "faq", "language": "uk"}
+    elif name == "page_version":
+        kwargs = {"version_id": world["version"].pk}
+    elif name in ("post_detail", "post_image"):
+        kwargs = {"post_id": world["post"].pk}
     return reverse(f"console:{name}", kwargs=kwargs)
 
 
