@@ -31,6 +31,7 @@ from lifeline.conversations import media
 from lifeline.core.channels import Channel, Language
 from lifeline.core.models import Role, User
 from lifeline.core.parsing import clean_text
+from lifeline.core.staff import staff_linked_to_any
 
 from . import outbox
 from .models import (
@@ -103,10 +104,12 @@ def clean_texts(raw: Mapping[str, object], *, with_image: bool) -> dict[str, str
     limit = CAPTION_MAX if with_image else TEXT_MAX
     for text in texts.values():
         if len(text) > limit:
-            raise PostError(
-                _("A text is too long: at most %(max)d characters%(why)s.")
-                % {"max": limit, "why": _(" under a picture") if with_image else ""}
-            )
+            if with_image:
+                raise PostError(
+                    _("A text under a picture may have at most %(max)d characters.")
+                    % {"max": limit}
+                )
+            raise PostError(_("A text is too long: at most %(max)d characters.") % {"max": limit})
     if not set(texts) & set(targets()):
         raise PostError(
             _("No channel is set up for the languages of this post (LIFELINE_TELEGRAM_CHANNELS).")
@@ -284,7 +287,7 @@ def post_approve(*, actor: User, post: ChannelPost) -> ChannelPost:
     """Approve the proposal: a new post is scheduled; an edit goes to the channels."""
     _supervisor(actor)
     post = _locked(post)
-    if actor.pk in post.editors:
+    if staff_linked_to_any(actor, post.editors):  # nor an account linked to a writer's
         raise PostError(_("Another supervisor must approve a post you wrote or changed."))
     if post.proposal != ProposalState.SUBMITTED or post.status == PostStatus.DELETED:
         raise PostError(_("Only a post waiting for approval can be approved."))

@@ -393,6 +393,17 @@ def staff_linked(a: User, b: User) -> bool:
     return a.pk in staff_sponsored_by(b) or b.pk in staff_sponsored_by(a)
 
 
+def staff_linked_to_any(actor: User, user_ids: list[int]) -> bool:
+    """Whether ``actor`` is, or may control or be controlled by, any of these accounts: the
+    four-eyes rule of a publication (site page, channel post) holds against sockpuppets too."""
+    ids = set(user_ids)
+    if actor.pk in ids:
+        return True
+    if ids & staff_sponsored_by(actor):
+        return True
+    return any(actor.pk in staff_sponsored_by(user) for user in User.objects.filter(pk__in=ids))
+
+
 # --- Enrolment links ---------------------------------------------------------------------------
 
 

@@ -20,6 +20,7 @@ from lifeline.audit.services import audit_record
 from lifeline.core.channels import Language
 from lifeline.core.models import Role, User
 from lifeline.core.parsing import clean_text
+from lifeline.core.staff import staff_linked_to_any
 
 from . import pages
 from .models import PageStatus, PageVersion
@@ -40,7 +41,8 @@ def _writer(actor: User) -> None:
 def _reviewer(actor: User, version: PageVersion) -> None:
     if not (actor.is_active and actor.role == Role.SUPERVISOR):
         raise PermissionDenied
-    if actor.pk in version.editors:
+    if staff_linked_to_any(actor, version.editors):
+        # Nor by an account he controls or that controls his (staff sponsorship).
         raise EditingError(_("Another supervisor must approve a text you wrote or changed."))
 
 

@@ -153,7 +153,7 @@ def test_bad_texts_are_refused_with_a_reason() -> None:
 
 def test_the_console_screens_edit_preview_submit_and_approve(client: Client) -> None:
     staff = Staff()
-    press = Client()
+    press = Client(HTTP_ACCEPT_LANGUAGE="en")
     login_verified(press, staff.press)
     response = press.post("/console/pages/guarantees/en/")
     version = PageVersion.objects.get(slug="guarantees", language="en")
@@ -170,7 +170,7 @@ def test_the_console_screens_edit_preview_submit_and_approve(client: Client) -> 
     assert response.status_code == 400
     assert "needs a text" in response.content.decode()
     press.post(url, {"action": "submit", "text": "# Guarantees\n\n**New** words."})
-    boss = Client()
+    boss = Client(HTTP_ACCEPT_LANGUAGE="en")
     login_verified(boss, staff.supervisor)
     assert 'id="approve"' in boss.get(url).content.decode()
     assert 'id="approve"' not in press.get(url).content.decode()
@@ -217,3 +217,25 @@ def test_crafted_actions_on_a_version_get_a_4xx() -> None:
     ):
         response = client.post(url, data)
         assert 400 <= response.status_code < 500 or response.status_code == 302, (data, response)
+
+
+def test_a_sockpuppet_supervisor_cannot_approve_its_sponsors_page_or_post() -> None:
+    """A supervisor who asked for another supervisor's account (and so held its enrolment link)
+    must not publish through it: the four-eyes rule follows staff sponsorship."""
+    from lifeline.channels import broadcast
+    from tests.console.test_staff_changes import requested_account
+
+    staff = Staff()
+    puppet = requested_account(staff.supervisor, staff.supervisor2, "bee", "supervisor")
+    version = editing.draft_start(actor=staff.supervisor, slug="faq", language="ru")
+    editing.draft_save(actor=staff.supervisor, version=version, text="# Вопросы\n\nНовое.")
+    editing.draft_submit(actor=staff.supervisor, version=version)
+    with pytest.raises(editing.EditingError):
+        editing.version_approve(actor=puppet, version=version)
+    post = broadcast.post_create(actor=puppet, texts={"ru": "Пост"})
+    broadcast.post_submit(actor=puppet, post=post)
+    with pytest.raises(broadcast.PostError):
+        broadcast.post_approve(actor=staff.supervisor, post=post)
+    # The supervisor who only approved the account is independent of both.
+    editing.version_approve(actor=staff.supervisor2, version=version)
+    broadcast.post_approve(actor=staff.supervisor2, post=post)
