@@ -37,6 +37,13 @@ def test_demo_data_covers_the_workflow_and_prints_passwords() -> None:
     match = re.search(r"supervisor\s+supervisor\s+password: (\S+)", out.getvalue())
     assert match is not None
     assert User.objects.get(username="supervisor").check_password(match.group(1))
+    # Work for a supervisor on the press screens: a page edit and a channel post, by the press.
+    from lifeline.channels.models import ChannelPost
+    from lifeline.public.models import PageVersion
+
+    assert PageVersion.objects.get().status == "submitted"
+    post = ChannelPost.objects.get()
+    assert (post.proposal, post.created_by.username) == ("submitted", "press")
     again = StringIO()
     call_command("load_demo", stdout=again)
     assert "already loaded" in again.getvalue()

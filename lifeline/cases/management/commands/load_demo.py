@@ -80,6 +80,7 @@ class Command(BaseCommand):
             passwords = self._staff()
             if not Case.objects.exists():
                 self._cases()
+            self._publications()
         self.stdout.write(self.style.SUCCESS("Demo staff accounts (fictional; change them):"))
         for username, role in DEMO_STAFF:
             self.stdout.write(f"  {username:<12} {role:<11} password: {passwords[username]}")
@@ -163,3 +164,29 @@ class Command(BaseCommand):
         )
         workflow.case_withdraw(case=cases[10], actor=op, reason="Демо: передумал")
         workflow.case_mark_lost_contact(case=cases[11], actor=op, reason="Демо: не отвечает")
+
+    def _publications(self) -> None:
+        """Work waiting for a supervisor: a page edit and a channel post, both by the press."""
+        from lifeline.channels import broadcast
+        from lifeline.channels.models import ChannelPost
+        from lifeline.public import editing
+        from lifeline.public.models import PageVersion
+
+        press = User.objects.get(username="press")
+        if not PageVersion.objects.exists():
+            version = editing.draft_start(actor=press, slug="faq", language="ru")
+            editing.draft_save(
+                actor=press,
+                version=version,
+                text=version.text + "\n## Демо: новый вопрос\n\nДемо: ответ пресс-службы.\n",
+            )
+            editing.draft_submit(actor=press, version=version)
+        if not ChannelPost.objects.exists() and broadcast.targets():
+            post = broadcast.post_create(
+                actor=press,
+                texts={
+                    "ru": "Демо: «Хочу жить» на связи круглосуточно.",
+                    "uk": "Демо: «Хочу жити» на зв’язку цілодобово.",
+                },
+            )
+            broadcast.post_submit(actor=press, post=post)
