@@ -5,11 +5,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 
 from django.conf import settings
 from django.db import close_old_connections, connections
 
 from lifeline.core.channels import Channel
+from lifeline.stats import rollups
 
 from . import broadcast, inbox, outbox
 
@@ -25,6 +27,7 @@ def senders() -> dict[str, outbox.Sender]:
     return found
 
 
+ROLLUP_EVERY = 5.0  # seconds between two counts of new statistics events into the rollups
 PROCESS_PER_PASS = 50  # inbound events between two sending passes (a few batches)
 MAX_PAUSE = 30.0  # seconds between tries while the database or network stays down
 
@@ -34,6 +37,7 @@ def run(stop: threading.Event, *, idle_sleep: float = 0.2, once: bool = False) -
     dropped) is logged and tried again with a growing pause: the loop itself never dies."""
     active = senders()
     failures = 0
+    next_rollup = 0.0
     try:
         while not stop.is_set():
             try:
@@ -43,6 +47,9 @@ def run(stop: threading.Event, *, idle_sleep: float = 0.2, once: bool = False) -
                 poster = active.get(Channel.TELEGRAM)
                 if isinstance(poster, broadcast.PostSender):
                     worked += broadcast.send_all(poster)  # the channels' posts
+                if time.monotonic() >= next_rollup:  # the figures, a few seconds behind
+                    next_rollup = time.monotonic() + ROLLUP_EVERY
+                    worked += rollups.rollup()
                 failures = 0
             except Exception as exc:  # noqa: BLE001 - the worker must outlive any one pass
                 failures += 1
