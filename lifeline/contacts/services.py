@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 
+from lifeline.stats.services import stat_record
+
 from .models import Contact, Identity, identity_index
 
 
@@ -17,6 +19,8 @@ def identity_get_or_create(*, channel: str, address: str, language: str = "ru") 
     try:
         with transaction.atomic():
             contact = Contact.objects.create(language=language)
-            return Identity.objects.create(contact=contact, channel=channel, address=address)
+            identity = Identity.objects.create(contact=contact, channel=channel, address=address)
+            stat_record(kind="contact.new", channel=channel, language=language)
+            return identity
     except IntegrityError:  # a concurrent first message from the same address won the race
         return Identity.objects.get(channel=channel, address_index=index)

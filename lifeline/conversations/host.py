@@ -228,6 +228,7 @@ def conversation_input(
         )
         conversation.last_message_at = timezone.now()
         conversation.save(update_fields=["last_message_at"])
+        stat_record(kind="message.in", channel=conversation.channel, language=conversation.language)
         with override(conversation.language):
             failures_before = secret_run.failed_reidentifications if secret_run else 0
             replies = _dispatch(conversation, text, run)
