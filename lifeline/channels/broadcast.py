@@ -69,6 +69,24 @@ def targets() -> dict[str, str]:
     return found
 
 
+def digest(post: ChannelPost) -> str:
+    """A fingerprint of what a reviewer decides on: the proposed texts, the picture and the
+    time. An approval made on a page that showed something else is refused."""
+    import hashlib
+    import json
+
+    h = hashlib.sha256()
+    h.update(json.dumps(post.proposed or {}, sort_keys=True, ensure_ascii=False).encode())
+    h.update(hashlib.sha256(post.image or b"").digest())
+    h.update(str(post.publish_at.timestamp() if post.publish_at else "").encode())
+    return h.hexdigest()[:32]
+
+
+def _seen(post: ChannelPost, seen: str | None) -> None:
+    if seen is not None and seen != digest(post):
+        raise PostError(_("The post changed while you were reading it: read it again."))
+
+
 # --- Writing and approving ----------------------------------------------------------------
 
 
@@ -185,8 +203,15 @@ def post_save(
         if publish_at != post.publish_at:
             post.publish_at = publish_at
             changed.append("publish_at")
-    elif image is not None or remove_image:
-        raise PostError(_("The picture of a post already sent cannot be changed."))
+    else:
+        if image is not None or remove_image:
+            raise PostError(
+                _("The picture of an approved post cannot be changed: delete it and write anew.")
+            )
+        if publish_at is not None and publish_at != post.publish_at:
+            raise PostError(
+                _("The time of an approved post cannot be changed: delete it and write anew.")
+            )
     proposed = clean_texts(texts, with_image=post.image is not None)
     if proposed != post.proposed:
         post.proposed = proposed
@@ -259,11 +284,14 @@ def post_discard(*, actor: User, post: ChannelPost) -> ChannelPost:
 
 
 @transaction.atomic
-def post_send_back(*, actor: User, post: ChannelPost, note: object) -> ChannelPost:
+def post_send_back(
+    *, actor: User, post: ChannelPost, note: object, seen: str | None = None
+) -> ChannelPost:
     _supervisor(actor)
     post = _locked(post)
     if post.proposal != ProposalState.SUBMITTED:
         raise PostError(_("Only a post waiting for approval can be sent back."))
+    _seen(post, seen)
     reason = " ".join(clean_text(note or "", max_length=NOTE_MAX).split())
     if not reason:
         raise PostError(_("Say what should change."))
@@ -274,32 +302,55 @@ def post_send_back(*, actor: User, post: ChannelPost, note: object) -> ChannelPo
     return post
 
 
-def _sent_post(post: ChannelPost, language: str) -> PostDelivery | None:
-    return (
-        PostDelivery.objects.filter(post=post, language=language, action=PostAction.POST)
-        .exclude(status__in=[OutboundStatus.FAILED, OutboundStatus.DISCARDED])
+def _live_post(post: ChannelPost, language: str, before: int | None = None) -> PostDelivery | None:
+    """The language's message that is on the channel or about to be (pending or sent), if any:
+    the latest first send after the latest deletion. ``before``: as seen by that delivery."""
+    rows = PostDelivery.objects.filter(post=post, language=language)
+    if before is not None:
+        rows = rows.filter(pk__lt=before)
+    deleted = (
+        rows.filter(action=PostAction.DELETE)
+        .exclude(status=OutboundStatus.DISCARDED)
+        .order_by("-pk")
+        .values_list("pk", flat=True)
         .first()
     )
+    posts = rows.filter(
+        action=PostAction.POST, status__in=[OutboundStatus.PENDING, OutboundStatus.SENT]
+    )
+    if deleted is not None:
+        posts = posts.filter(pk__gt=deleted)
+    return posts.order_by("-pk").first()
+
+
+def _supersede_failed(post: ChannelPost, language: str) -> None:
+    """A failed first send replaced by a new one is never retried (it would post twice)."""
+    PostDelivery.objects.filter(
+        post=post, language=language, action=PostAction.POST, status=OutboundStatus.FAILED
+    ).update(status=OutboundStatus.DISCARDED, error="superseded")
 
 
 @transaction.atomic
-def post_approve(*, actor: User, post: ChannelPost) -> ChannelPost:
-    """Approve the proposal: a new post is scheduled; an edit goes to the channels."""
+def post_approve(*, actor: User, post: ChannelPost, seen: str | None = None) -> ChannelPost:
+    """Approve the proposal: a new post is scheduled; an edit goes to the channels. ``seen``:
+    the digest of what the reviewer's page showed (the console always sends it)."""
     _supervisor(actor)
     post = _locked(post)
     if staff_linked_to_any(actor, post.editors):  # nor an account linked to a writer's
         raise PostError(_("Another supervisor must approve a post you wrote or changed."))
     if post.proposal != ProposalState.SUBMITTED or post.status == PostStatus.DELETED:
         raise PostError(_("Only a post waiting for approval can be approved."))
+    _seen(post, seen)
     texts = clean_texts(post.proposed or {}, with_image=post.image is not None)
     channels = targets()
     now = timezone.now()
     when = post.publish_at if post.publish_at and post.publish_at > now else now
     before = dict(post.texts or {})
     for language, target in channels.items():
-        existing = _sent_post(post, language)
+        existing = _live_post(post, language)
         if existing is None:
             if language in texts:
+                _supersede_failed(post, language)
                 PostDelivery.objects.create(
                     post=post,
                     language=language,
@@ -358,9 +409,10 @@ def post_delete(*, actor: User, post: ChannelPost) -> ChannelPost:
     if post.status == PostStatus.DELETED:
         raise PostError(_("This post is already deleted."))
     for language in Language.values:
-        existing = _sent_post(post, language)
+        existing = _live_post(post, language)
         if existing is not None:
             _retract(post, existing)
+        _supersede_failed(post, language)  # never retried once the post is deleted
     post.status = PostStatus.DELETED
     post.proposal = ProposalState.NONE
     post.proposed = None
@@ -396,7 +448,9 @@ def _settle(post: ChannelPost) -> None:
     if post.deliveries.filter(action=PostAction.POST, status=OutboundStatus.PENDING).exists():
         return
     if post.deliveries.filter(action=PostAction.POST, status=OutboundStatus.SENT).exists():
-        ChannelPost.objects.filter(pk=post.pk).update(status=PostStatus.PUBLISHED)
+        ChannelPost.objects.filter(pk=post.pk, status=PostStatus.SCHEDULED).update(
+            status=PostStatus.PUBLISHED
+        )
 
 
 # --- Sending ------------------------------------------------------------------------------
@@ -444,6 +498,13 @@ def send_next(sender: PostSender) -> bool:
     if head is None or not outbox._take_slot(Channel.TELEGRAM):
         return False
     with transaction.atomic():
+        # The post's row first (as every change of a post locks it): a delete or an approved
+        # edit waits for this send and then sees it sent, so it deletes or edits the message.
+        post = (
+            ChannelPost.objects.select_for_update(skip_locked=True).filter(pk=head.post_id).first()
+        )
+        if post is None:
+            return False
         delivery = (
             PostDelivery.objects.select_for_update(skip_locked=True)
             .filter(pk=head.pk, status=OutboundStatus.PENDING)
@@ -451,36 +512,59 @@ def send_next(sender: PostSender) -> bool:
         )
         if delivery is None:
             return False
-        post = ChannelPost.objects.get(pk=delivery.post_id)
-        _attempt(sender, post, delivery, timezone.now())
+        sent_text = _attempt(sender, post, delivery, timezone.now())
         delivery.save()
+        if delivery.status == OutboundStatus.SENT and delivery.action != PostAction.DELETE:
+            _catch_up(post, delivery, sent_text)
         _settle(post)
     return True
 
 
-def _attempt(sender: PostSender, post: ChannelPost, delivery: PostDelivery, now: datetime) -> None:
-    message_id = ""
-    if delivery.action != PostAction.POST:
-        first = (
-            PostDelivery.objects.filter(
+def _catch_up(post: ChannelPost, delivery: PostDelivery, sent_text: str) -> None:
+    """What changed while the message was on its way (wherever the lock could not hold: the
+    same transaction, a database without row locks) reaches the channel too: a deleted post
+    gets its message deleted, a newer text an edit."""
+    fresh = ChannelPost.objects.filter(pk=post.pk).values_list("status", flat=True).first()
+    pending = PostDelivery.objects.filter(
+        post=post, language=delivery.language, status=OutboundStatus.PENDING, pk__gt=delivery.pk
+    )
+    if fresh == PostStatus.DELETED:
+        if not pending.filter(action=PostAction.DELETE).exists():
+            PostDelivery.objects.create(
                 post=post,
                 language=delivery.language,
-                action=PostAction.POST,
-                status=OutboundStatus.SENT,
+                target=delivery.target,
+                action=PostAction.DELETE,
+                next_attempt_at=timezone.now(),
             )
-            .values_list("message_id", flat=True)
-            .first()
+        return
+    texts = ChannelPost.objects.get(pk=post.pk).texts or {}
+    current = str(texts.get(delivery.language, ""))
+    if current and current != sent_text and not pending.filter(action=PostAction.EDIT).exists():
+        PostDelivery.objects.create(
+            post=post,
+            language=delivery.language,
+            target=delivery.target,
+            action=PostAction.EDIT,
+            next_attempt_at=timezone.now(),
         )
-        if not first:
+
+
+def _attempt(sender: PostSender, post: ChannelPost, delivery: PostDelivery, now: datetime) -> str:
+    """One try; returns the text sent (or "")."""
+    message_id = ""
+    if delivery.action != PostAction.POST:
+        live = _live_post(post, delivery.language, before=delivery.pk)
+        if live is None or live.status != OutboundStatus.SENT or not live.message_id:
             delivery.status = OutboundStatus.DISCARDED
-            delivery.error = "the message was never sent"
-            return
-        message_id = first
+            delivery.error = "never sent"
+            return ""
+        message_id = live.message_id
     text = str((post.texts or {}).get(delivery.language, ""))
     if delivery.action != PostAction.DELETE and not text:
         delivery.status = OutboundStatus.DISCARDED
-        delivery.error = "no text in this language"
-        return
+        delivery.error = "no text"
+        return ""
     delivery.attempts += 1
     try:
         external = sender.deliver_post(
@@ -490,11 +574,11 @@ def _attempt(sender: PostSender, post: ChannelPost, delivery: PostDelivery, now:
         delivery.next_attempt_at = now + timedelta(seconds=max(exc.seconds, 1))
         delivery.error = "429 retry_after"
         outbox._pause(Channel.TELEGRAM, exc.seconds)
-        return
+        return ""
     except outbox.PermanentError as exc:
         delivery.status = OutboundStatus.FAILED
         delivery.error = str(exc)[:200]
-        return
+        return ""
     except Exception as exc:  # noqa: BLE001 - transient or unmapped: retried with backoff
         known = isinstance(exc, outbox.TransientError)
         delivery.error = (str(exc) if known else f"unexpected: {type(exc).__name__}")[:200]
@@ -502,13 +586,14 @@ def _attempt(sender: PostSender, post: ChannelPost, delivery: PostDelivery, now:
         delivery.next_attempt_at = now + timedelta(seconds=delay)
         if delivery.attempts >= MAX_ATTEMPTS:
             delivery.status = OutboundStatus.FAILED
-        return
+        return ""
     delivery.status = OutboundStatus.SENT
     delivery.sent_at = now
     delivery.error = ""
     if delivery.action == PostAction.POST:
         delivery.message_id = external[:32]
     log.info("channel post %s: %s %s sent", str(post.pk)[:8], delivery.action, delivery.language)
+    return text
 
 
 def send_all(sender: PostSender, limit: int = 10) -> int:

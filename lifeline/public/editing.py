@@ -74,7 +74,19 @@ def check_text(text: object) -> str:
         raise EditingError(
             _("The text is too long: at most %(max)d characters.") % {"max": pages.MAX_TEXT}
         )
-    if len(pages.render(cleaned).encode("utf-8")) > pages.MAX_HTML_BYTES:
+    if pages.too_complex(cleaned):
+        raise EditingError(
+            _(
+                "The text has too many links or brackets (at most %(links)d) or lists nested too"
+                " deep (at most %(depth)d levels)."
+            )
+            % {"links": pages.MAX_BRACKETS, "depth": pages.MAX_NESTING}
+        )
+    try:
+        html = pages.render(cleaned)
+    except RecursionError:
+        raise EditingError(_("The text is nested too deeply to show.")) from None
+    if len(html.encode("utf-8")) > pages.MAX_HTML_BYTES:
         raise EditingError(_("The page would be too heavy for a slow connection: shorten it."))
     return cleaned + "\n"
 
@@ -176,11 +188,20 @@ def draft_discard(*, actor: User, version: PageVersion) -> PageVersion:
     return version
 
 
+def _seen(version: PageVersion, seen: str | None) -> None:
+    """The reviewer decides on the text he read: if it changed since (taken back, changed and
+    sent again while his page was open), he must read it again."""
+    if seen is not None and seen != pages.digest(version.text):
+        raise EditingError(_("The text changed while you were reading it: read it again."))
+
+
 @transaction.atomic
-def version_approve(*, actor: User, version: PageVersion) -> PageVersion:
-    """Publish: the site shows this text from the next request on."""
+def version_approve(*, actor: User, version: PageVersion, seen: str | None = None) -> PageVersion:
+    """Publish: the site shows this text from the next request on. ``seen``: the digest of
+    the text the reviewer read (the console always sends it)."""
     version = _locked(version)
     _reviewer(actor, version)
+    _seen(version, seen)
     if version.status != PageStatus.SUBMITTED:
         raise EditingError(_("Only a text waiting for approval can be published."))
     now = timezone.now()
@@ -198,9 +219,12 @@ def version_approve(*, actor: User, version: PageVersion) -> PageVersion:
 
 
 @transaction.atomic
-def version_send_back(*, actor: User, version: PageVersion, note: object) -> PageVersion:
+def version_send_back(
+    *, actor: User, version: PageVersion, note: object, seen: str | None = None
+) -> PageVersion:
     version = _locked(version)
     _reviewer(actor, version)
+    _seen(version, seen)
     if version.status != PageStatus.SUBMITTED:
         raise EditingError(_("Only a text waiting for approval can be sent back."))
     reason = " ".join(clean_text(note or "", max_length=NOTE_MAX).split())

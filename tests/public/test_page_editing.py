@@ -172,10 +172,15 @@ def test_the_console_screens_edit_preview_submit_and_approve(client: Client) -> 
     press.post(url, {"action": "submit", "text": "# Guarantees\n\n**New** words."})
     boss = Client(HTTP_ACCEPT_LANGUAGE="en")
     login_verified(boss, staff.supervisor)
-    assert 'id="approve"' in boss.get(url).content.decode()
+    review = boss.get(url).content.decode()
+    assert 'id="approve"' in review
     assert 'id="approve"' not in press.get(url).content.decode()
-    assert press.post(url, {"action": "approve"}).status_code == 403
-    assert boss.post(url, {"action": "approve"}).status_code == 302
+    match = re.search(r'name="seen" value="([0-9a-f]+)"', review)
+    assert match is not None
+    assert press.post(url, {"action": "approve", "seen": match.group(1)}).status_code == 403
+    # An approval must name the text its page showed.
+    assert boss.post(url, {"action": "approve"}).status_code == 400
+    assert boss.post(url, {"action": "approve", "seen": match.group(1)}).status_code == 302
     assert (
         "<strong>New</strong> words."
         in client.get("/p/guarantees/", HTTP_ACCEPT_LANGUAGE="en").content.decode()

@@ -114,24 +114,28 @@ def _act(request: HttpRequest, actor: User, version: PageVersion) -> tuple[str, 
     """Runs the POSTed action; returns (the text to show in the editor, an error or None)."""
     action = request.POST.get("action", "")
     text = request.POST.get("text", version.text)
+    # The digest of the text the reviewer's page showed; a form without one saw nothing.
+    seen = str(request.POST.get("seen", ""))
     steps = {
         "submit": lambda: editing.draft_submit(actor=actor, version=version),
         "withdraw": lambda: editing.draft_withdraw(actor=actor, version=version),
         "discard": lambda: editing.draft_discard(actor=actor, version=version),
-        "approve": lambda: editing.version_approve(actor=actor, version=version),
+        "approve": lambda: editing.version_approve(actor=actor, version=version, seen=seen),
         "send_back": lambda: editing.version_send_back(
-            actor=actor, version=version, note=request.POST.get("note", "")
+            actor=actor, version=version, note=request.POST.get("note", ""), seen=seen
         ),
     }
     try:
         if action in ("save", "submit") and "text" in request.POST:
             editing.draft_save(actor=actor, version=version, text=text)
+        elif action == "save":
+            return text, _("Choose what to do.")
         if action in steps:
             steps[action]()
         elif action != "save":
             return text, _("Choose what to do.")
     except editing.EditingError as error:
-        return text if isinstance(text, str) else "", str(error)
+        return (text if isinstance(text, str) else "")[: pages.MAX_TEXT + 1], str(error)
     return "", None
 
 
@@ -162,7 +166,6 @@ def page_version(request: HttpRequest, actor: User, version_id: int) -> HttpResp
             return redirect("console:page_version", version_id=version.pk)
         version.refresh_from_db()
     current = pages.current_text(version.slug, version.language) or ""
-    preview_source = text if error and version.status == PageStatus.DRAFT else version.text
     return render(
         request,
         "console/pages/page_version.html",
@@ -172,7 +175,10 @@ def page_version(request: HttpRequest, actor: User, version_id: int) -> HttpResp
             "text": text,
             "error": error,
             # Sanitised by the site's own renderer: what the visitor will see, and nothing more.
-            "preview": mark_safe(pages.render(preview_source)),  # noqa: S308
+            # (The stored text, which passed the checks; after a refused save the editor keeps
+            # what was typed, but it is never rendered.)
+            "preview": mark_safe(pages.render(version.text)),  # noqa: S308
+            "seen": pages.digest(version.text),
             "diff": _diff(current, version.text) if version.status in PageStatus.open() else [],
             "can_edit": version.status == PageStatus.DRAFT,
             "can_review": version.status == PageStatus.SUBMITTED

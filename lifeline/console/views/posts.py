@@ -23,6 +23,30 @@ from lifeline.core.models import Role, User
 from ..decorators import role_required
 from ..forms import ChannelPostForm
 
+#: What the history and the sends say, in the reader's language (codes stay in the database).
+HISTORY = {
+    "post.drafted": gettext_lazy("drafted"),
+    "post.changed": gettext_lazy("changed"),
+    "post.submitted": gettext_lazy("sent for approval"),
+    "post.withdrawn": gettext_lazy("taken back"),
+    "post.edit_started": gettext_lazy("started a change"),
+    "post.discarded": gettext_lazy("discarded the proposal"),
+    "post.sent_back": gettext_lazy("sent back"),
+    "post.approved": gettext_lazy("approved"),
+    "post.deleted": gettext_lazy("deleted"),
+    "post.retried": gettext_lazy("tried the failed sends again"),
+}
+ERRORS = {
+    "cancelled": gettext_lazy("cancelled"),
+    "superseded": gettext_lazy("replaced by a newer send"),
+    "never sent": gettext_lazy("nothing to change: the message was never sent"),
+    "no text": gettext_lazy("no text in this language"),
+    "429 retry_after": gettext_lazy("Telegram asked to wait; will try again"),
+    "forbidden (is the bot an admin of the channel?)": gettext_lazy(
+        "refused: is the bot an admin of the channel?"
+    ),
+}
+
 
 def _form_texts(post: ChannelPost) -> dict[str, str]:
     source = post.proposed if post.proposal else post.texts
@@ -95,11 +119,17 @@ def _act(request: HttpRequest, actor: User, post: ChannelPost, form: ChannelPost
         "withdraw": broadcast.post_withdraw,
         "edit": broadcast.post_propose_edit,
         "discard": broadcast.post_discard,
-        "approve": broadcast.post_approve,
         "delete": broadcast.post_delete,
         "retry": broadcast.post_retry,
     }
+    # The digest of what the reviewer's page showed; a form without one saw nothing.
+    seen = str(request.POST.get("seen", ""))
     try:
+        if action == "save" and "text_ru" not in request.POST:
+            return _("Choose what to do.")
+        if action == "approve":
+            broadcast.post_approve(actor=actor, post=post, seen=seen)
+            return None
         if action in ("save", "submit") and "text_ru" in request.POST:
             if not form.is_valid():
                 return _("Check the fields below.")
@@ -114,7 +144,9 @@ def _act(request: HttpRequest, actor: User, post: ChannelPost, form: ChannelPost
                 else post.publish_at,
             )
         if action == "send_back":
-            broadcast.post_send_back(actor=actor, post=post, note=request.POST.get("note", ""))
+            broadcast.post_send_back(
+                actor=actor, post=post, note=request.POST.get("note", ""), seen=seen
+            )
         elif action in simple:
             simple[action](actor=actor, post=post)
         elif action != "save":
@@ -141,7 +173,13 @@ def post_detail(request: HttpRequest, actor: User, post_id: UUID) -> HttpRespons
             messages.success(request, DONE[request.POST["action"]])
             return redirect("console:post_detail", post_id=post.pk)
         post = _post(post_id)
-    history = AuditEntry.objects.filter(object_type="channel_post", object_id=str(post.pk))
+    history = [
+        (entry, HISTORY.get(entry.action, entry.action))
+        for entry in AuditEntry.objects.filter(object_type="channel_post", object_id=str(post.pk))
+        .select_related("actor")
+        .order_by("seq")
+    ]
+    deliveries = [(d, ERRORS.get(d.error, d.error)) for d in post.deliveries.all()]
     return render(
         request,
         "console/posts/post_detail.html",
@@ -151,8 +189,9 @@ def post_detail(request: HttpRequest, actor: User, post_id: UUID) -> HttpRespons
             "error": error,
             "texts": sorted((post.texts or {}).items()),
             "proposed": sorted((post.proposed or {}).items()) if post.proposal else [],
-            "deliveries": post.deliveries.all(),
-            "history": history.select_related("actor").order_by("seq"),
+            "deliveries": deliveries,
+            "history": history,
+            "seen": broadcast.digest(post),
             "channels": broadcast.targets(),
             "can_edit": post.proposal == ProposalState.EDITING,
             "can_propose": post.proposal == ProposalState.NONE
@@ -161,7 +200,7 @@ def post_detail(request: HttpRequest, actor: User, post_id: UUID) -> HttpRespons
             and actor.role == Role.SUPERVISOR
             and actor.pk not in post.editors,
             "is_supervisor": actor.role == Role.SUPERVISOR,
-            "has_failed": any(d.status == OutboundStatus.FAILED for d in post.deliveries.all()),
+            "has_failed": any(d.status == OutboundStatus.FAILED for d, _error in deliveries),
             "note_max": broadcast.NOTE_MAX,
         },
         status=400 if error else 200,
