@@ -127,6 +127,11 @@ MATRIX: dict[str, dict[str, dict[str, int]]] = {
         "GET": only("supervisor", "press"),
         "POST": only("supervisor", "press", ok=405),
     },
+    # Figures (aggregates from the rollups): supervisors and the press office.
+    "figures": {
+        "GET": only("supervisor", "press"),
+        "POST": only("supervisor", "press", ok=405),
+    },
     # Site pages and channel posts: the press office and supervisors. Starting a draft
     # redirects to it; an unknown action or an empty post is refused with its reason (400).
     "page_list": {

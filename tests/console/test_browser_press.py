@@ -133,3 +133,19 @@ def test_a_channel_post_with_a_picture_is_approved_sent_once_and_deleted(
         assert ChannelPost.objects.get().status == PostStatus.DELETED
     finally:
         fake.stop()
+
+
+def test_the_figures_dashboard_in_chromium(live_server: LiveServer) -> None:
+    from tests.stats.test_figures import _seed
+
+    _seed()
+    _boss, code = account(Role.SUPERVISOR, "fedor")
+    with browser_page(locale="en-US", viewport=(1200, 900)) as page:
+        sign_in(page, live_server.url, "fedor", code)
+        page.click("nav >> text=Figures")
+        page.fill("input[name=start]", "2026-01-01")
+        page.fill("input[name=end]", "2026-03-31")
+        page.click("#figures-form button[type=submit]")
+        expect(page.locator("#funnel tbody tr").first).to_contain_text("37")
+        expect(page.locator("svg.chart rect")).to_have_count(10)
+        shot(page, "figures-dashboard")

@@ -82,3 +82,50 @@ def test_small_counts_are_suppressed_for_the_public() -> None:
     assert str(figures.shown(0)) == "0"
     assert str(figures.shown(10)) == "10"
     assert str(figures.shown(12)) == "12"
+
+
+def test_the_dashboard_shows_the_seeded_figures() -> None:
+    import re
+
+    from django.test import Client
+
+    from tests.factories import Staff, login_verified
+
+    _seed()
+    staff = Staff()
+    for user in (staff.supervisor, staff.press):
+        client = Client(HTTP_ACCEPT_LANGUAGE="en")
+        login_verified(client, user)
+        page = client.get(
+            "/console/figures/", {"start": "2026-01-01", "end": "2026-03-31", "period": "month"}
+        ).content.decode()
+        funnel = dict(re.findall(r'<th scope="row">([^<]+)</th><td>(\d+)</td>', page))
+        assert funnel["First contacts"] == "37"
+        assert funnel["Applications"] == "12"
+        assert funnel["Surrendered"] == "3"
+        assert funnel["Exchanged"] == "1"
+        assert funnel["Verified"] == "0"
+        rows = re.findall(r'<tr><th scope="row">(2026-0\d-01)</th>((?:<td>\d+</td>)+)</tr>', page)
+        assert [(day, re.findall(r"\d+", cells)[:3]) for day, cells in rows] == [
+            ("2026-01-01", ["25", "0", "8"]),
+            ("2026-02-01", ["12", "0", "4"]),
+            ("2026-03-01", ["0", "0", "0"]),
+        ]
+        assert page.count("<rect ") == 7 + 3  # the funnel's bars and the months'
+        assert "15.0" in page  # seconds to answer a call, on average
+
+
+def test_the_dashboard_survives_odd_parameters() -> None:
+    from django.test import Client
+
+    from tests.factories import Staff, login_verified
+
+    client = Client()
+    login_verified(client, Staff().supervisor)
+    for params in (
+        {"start": "yesterday", "end": "\x00", "period": "year"},
+        {"start": "0001-01-01", "end": "9999-12-31", "period": "day"},
+        {"start": "2026-05-01", "end": "2026-01-01"},
+        {"start": "9" * 40},
+    ):
+        assert client.get("/console/figures/", params).status_code == 200, params
