@@ -447,8 +447,15 @@ def test_withdrawing_cancels_a_pending_operation(staff: Staff) -> None:
 def test_stat_events_hold_no_link_to_people(staff: Staff) -> None:
     from lifeline.stats.models import StatEvent as Model
 
+    from lifeline.stats.models import StatRollup
+
     names = {f.name for f in Model._meta.get_fields()}
-    assert names == {"id", "kind", "channel", "language", "hour", "value"}
+    # "rolled" only says whether the worker counted it into the rollups.
+    assert names == {"id", "kind", "channel", "language", "hour", "value", "rolled"}
+    rollup = {f.name for f in StatRollup._meta.get_fields()}
+    assert rollup == {
+        "id", "day", "hour", "kind", "channel", "language", "count", "value_sum", "value_count"
+    }  # fmt: skip
     advance(create_case(), "surrendered", staff)
     hours = set(Model.objects.values_list("hour", flat=True))
     assert all(h.minute == 0 and h.second == 0 for h in hours)
