@@ -446,7 +446,6 @@ def test_withdrawing_cancels_a_pending_operation(staff: Staff) -> None:
 
 def test_stat_events_hold_no_link_to_people(staff: Staff) -> None:
     from lifeline.stats.models import StatEvent as Model
-
     from lifeline.stats.models import StatRollup
 
     names = {f.name for f in Model._meta.get_fields()}
