@@ -9,7 +9,9 @@ PASS or MISS.
 Parts (one module each): (a) ``webhook`` — durable accept vs the aiogram bot and a bare
 one-INSERT view, uvicorn vs gunicorn; (b) ``flow`` — flow steps/s with 2 workers; (c)
 ``latency`` — webhook answer to first reply, sustained and burst; (d) resident memory of the
-web and worker processes (sampled during b and c); (e) ``crypto`` — the cost of encryption.
+web and worker processes (sampled during b and c); (e) ``crypto`` — the cost of encryption;
+(f) ``figures`` — the figures dashboard at ten million statistics events vs a naive GROUP BY over
+them (``BENCH_EVENTS``; 1 million when quick).
 Knobs: see ``bench/common.py`` (``Config``); ``BENCH_JSON=FILE`` writes the summary as JSON.
 Needs PostgreSQL (the databases ``lifeline_bench_tpl`` and ``lifeline_bench`` are created and
 dropped), Redis (the production cache) and, for closed-loop load, ``wrk`` (``apt-get install
@@ -108,6 +110,74 @@ def crypto(cfg: Config, report: Report) -> None:
             say(f"  {line}")
 
 
+FIGURES_DB = "lifeline_bench_figures"
+
+
+def figures_part(cfg: Config, report: Report) -> None:
+    """(f) The dashboard at ten million events vs a naive GROUP BY (bench/figures.py)."""
+    if why := problem(cfg.admin_url):
+        report.note(f"SKIPPED (f) figures: it needs PostgreSQL ({cfg.admin_url}): {why}")
+        return
+    events = int(os.environ.get("BENCH_EVENTS", "1000000" if cfg.quick else "10000000"))
+    say(f"\n(f) figures: {events:,} statistics events on PostgreSQL, dashboard vs GROUP BY")
+    import psycopg
+    from psycopg import sql
+
+    from bench.database import url_for
+
+    def admin(statement: sql.Composed) -> None:
+        with psycopg.connect(cfg.admin_url, autocommit=True) as conn:
+            conn.execute(statement)
+
+    drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(FIGURES_DB))
+    admin(drop)
+    admin(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(FIGURES_DB)))
+    try:
+        env = {
+            k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "LIFELINE_"))
+        }
+        env.update(
+            DJANGO_SETTINGS_MODULE="lifeline.settings.test",
+            DATABASE_URL=url_for(cfg.admin_url, FIGURES_DB),
+            BENCH_EVENTS=str(events),
+        )
+        manage(env, "migrate", "--noinput", "-v", "0")
+        out = subprocess.run(  # noqa: S603 - our own module
+            [PYTHON, "-m", "bench.figures"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            timeout=3600,
+            capture_output=True,
+            text=True,
+        ).stdout
+    finally:
+        admin(drop)
+    dashboard: dict[str, float] = {}
+    for line in out.splitlines():
+        what, _, figure = line.partition("=")
+        what, figure = " ".join(what.split()), figure.strip()
+        if not figure:
+            say(f"  {line}")
+            continue
+        if what.startswith("dashboard vs naive"):
+            ratio = float(figure.rstrip("x"))
+            name = what.removeprefix("dashboard vs naive ").removesuffix(": ratio")
+            ms = dashboard.get(name, float("inf"))
+            report.add(
+                "f",
+                what,
+                figure,
+                target="dashboard <= 100 ms and >= 100x",
+                ok=ms <= 100 and ratio >= 100,
+            )
+            continue
+        if what.startswith("dashboard ") and "ms p50" in what:
+            name = what.removeprefix("dashboard ").split(":")[0]
+            dashboard[name] = float(figure.split("/")[0])
+        report.add("f", what, figure)
+
+
 def load_average() -> str:
     try:
         return " ".join(Path("/proc/loadavg").read_text().split()[:3])
@@ -145,6 +215,8 @@ def main() -> int:
         if "crypto" in cfg.parts:
             crypto(cfg, report)
         live(cfg, report)
+        if "figures" in cfg.parts:
+            figures_part(cfg, report)
     finally:
         stop_all()
     say(f"\n===== summary ({time.monotonic() - started:.0f} s; {header}) =====")

@@ -48,6 +48,7 @@ PUBLIC_ROUTES: dict[str, str] = {
     "chat/transcript/": "the web chat's transcript, refreshed by its script",
     "chat/end/": "the web chat's 'forget this device'",
     "exit/": "the quick exit: a redirect to a neutral site",
+    "figures/": "the published figures (aggregates, small counts hidden, delayed)",
     "p/<slug:slug>/": "the information pages (how it works, guarantees, safety, ...)",
     "i18n/setlang/": "Django's language switch (public and console pages)",
     "telegram/webhook/": "Telegram's webhook (secret-token header)",

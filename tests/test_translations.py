@@ -14,28 +14,35 @@ LANGUAGES = ["ru", "uk", "en"]
 
 
 def parse_po(path: Path) -> dict[str, str]:
-    """msgid -> msgstr; fuzzy entries map to '' (they do not count as translated)."""
+    """msgid -> msgstr (``context\x04msgid`` for an entry with a context, as gettext keys
+    them); fuzzy entries map to '' (they do not count as translated)."""
     entries: dict[str, str] = {}
     for block in path.read_text().split("\n\n"):
         fuzzy = "#, fuzzy" in block or re.search(r"^#,.*\bfuzzy\b", block, re.M) is not None
         key: str | None = None
-        parts: dict[str, list[str]] = {"msgid": [], "msgstr": [], "other": []}
+        parts: dict[str, list[str]] = {"msgctxt": [], "msgid": [], "msgstr": [], "other": []}
         for line in block.splitlines():
             if line.startswith("#"):
                 continue
             # Plural entries: the singular msgid, and the first plural form as the msgstr.
             match = re.match(
-                r"^(msgid|msgstr|msgstr\[0\]|msgid_plural|msgstr\[\d\]) (\".*\")$", line
+                r"^(msgctxt|msgid|msgstr|msgstr\[0\]|msgid_plural|msgstr\[\d\]) (\".*\")$",
+                line,
             )
             if match:
-                key = {"msgstr[0]": "msgstr", "msgid": "msgid", "msgstr": "msgstr"}.get(
-                    match.group(1), "other"
-                )
+                key = {
+                    "msgstr[0]": "msgstr",
+                    "msgid": "msgid",
+                    "msgstr": "msgstr",
+                    "msgctxt": "msgctxt",
+                }.get(match.group(1), "other")
                 parts[key].append(ast.literal_eval(match.group(2)))
             elif line.startswith('"') and key:
                 parts[key].append(ast.literal_eval(line))
         msgid = "".join(parts["msgid"])
         if msgid:
+            if parts["msgctxt"]:
+                msgid = "".join(parts["msgctxt"]) + "\x04" + msgid
             entries[msgid] = "" if fuzzy else "".join(parts["msgstr"])
     return entries
 
@@ -58,4 +65,6 @@ def test_compiled_catalogue_matches_the_source(language: str) -> None:
     with (folder / "django.mo").open("rb") as fh:
         compiled = gettext.GNUTranslations(fh)
     for msgid, msgstr in parse_po(folder / "django.po").items():
-        assert compiled.gettext(msgid) == msgstr, f"run `make messages`: {msgid!r} is stale"
+        context, _sep, text = msgid.rpartition("\x04")
+        found = compiled.pgettext(context, text) if context else compiled.gettext(text)
+        assert found == msgstr, f"run `make messages`: {msgid!r} is stale"

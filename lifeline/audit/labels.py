@@ -10,6 +10,8 @@ from django.utils.translation import gettext_lazy as _
 ACTION_LABELS: dict[str, Any] = {
     "audit.head_rebuilt": _("Audit chain head rebuilt"),
     "audit.exported": _("Audit log exported"),
+    "figures.exported": _("Figures exported"),
+    "figures.published": _("Public figures chosen"),
     "case.created": _("Application created"),
     "case.read": _("Case opened"),
     "case.history.read": _("Case notes read"),

@@ -12,6 +12,7 @@ from django.db import DatabaseError, transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
@@ -21,6 +22,7 @@ from lifeline.channels import inbox, webchat
 from lifeline.conversations.models import Conversation
 from lifeline.core import limits
 from lifeline.core.db import serial_write, serial_write_if_free
+from lifeline.stats import figures
 from lifeline.stats.services import visit_record
 
 from . import pages
@@ -64,6 +66,31 @@ def info_page(request: HttpRequest, slug: str) -> HttpResponse:
         raise Http404
     _count(request, slug)
     return render(request, "public/page.html", {"page": found})
+
+
+@require_GET
+def public_figures(request: HttpRequest) -> HttpResponse:
+    """The figures the team publishes: totals and months, up to the end of the previous week
+    (or earlier), of what a supervisor chose; any count below 10 is "fewer than 10"."""
+    _count(request, "figures")
+    found = figures.public_figures(timezone.now().date())
+    labels = [figures.KINDS[kind] for kind in found.kinds]
+    return render(
+        request,
+        "public/figures.html",
+        {
+            "until": found.until,
+            "labels": labels,
+            "totals": [
+                (label, figures.shown(found.totals[kind]))
+                for kind, label in zip(found.kinds, labels, strict=True)
+            ],
+            "months": [
+                (month, [figures.shown(counts[kind]) for kind in found.kinds])
+                for month, counts in found.months
+            ],
+        },
+    )
 
 
 @never_cache

@@ -280,6 +280,8 @@ LIFELINE_COUNTRY_HEADER = env.str("LIFELINE_COUNTRY_HEADER", default="")
 
 # Where "end the chat" and the quick exit send the visitor: a neutral site.
 LIFELINE_NEUTRAL_URL = env.str("LIFELINE_NEUTRAL_URL", default="https://yandex.ru/pogoda/")
+# Public figures count up to the end of the previous week, and this many weeks further back.
+LIFELINE_FIGURES_DELAY_WEEKS = env.int("LIFELINE_FIGURES_DELAY_WEEKS", default=0)
 
 # Case numbers look like L-2026-000123.
 LIFELINE_CASE_NUMBER_PREFIX = env.str("LIFELINE_CASE_NUMBER_PREFIX", default="L")

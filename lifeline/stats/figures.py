@@ -11,21 +11,65 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from django.db.models import QuerySet, Sum
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import Count, Max, Min, QuerySet, Sum
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
-from .models import StatRollup
+from .models import PublishedFigure, StatHourRollup, StatRollup
+
+#: Every kind the figures name, with its label (exports and the publication choice use them).
+KINDS: dict[str, object] = {
+    "contact.new": pgettext_lazy("figures", "First contacts"),
+    "message.in": pgettext_lazy("figures", "Messages in"),
+    "call.received": pgettext_lazy("figures", "Calls"),
+    "call.answered": pgettext_lazy("figures", "Calls answered"),
+    "call.missed": pgettext_lazy("figures", "Calls missed"),
+    "call.ended": pgettext_lazy("figures", "Calls ended"),
+    "case.applied": pgettext_lazy("figures", "Applications"),
+    "case.verified": pgettext_lazy("figures", "Verified"),
+    "case.rejected": pgettext_lazy("figures", "Rejected"),
+    "conversation.alert": pgettext_lazy("figures", "Wrote again from the front"),
+    "case.ready": pgettext_lazy("figures", "Ready to go (stage 2)"),
+    "operation.requested": pgettext_lazy("figures", "Operations requested"),
+    "case.operation": pgettext_lazy("figures", "Operations approved"),
+    "operation.failed": pgettext_lazy("figures", "Operations failed"),
+    "case.surrendered": pgettext_lazy("figures", "Surrendered"),
+    "disposition.exchanged": pgettext_lazy("figures", "Exchanged"),
+    "disposition.awaiting_exchange": pgettext_lazy("figures", "Awaiting exchange"),
+    "disposition.detained": pgettext_lazy("figures", "Stay in detention"),
+    "disposition.asylum": pgettext_lazy("figures", "Asylum"),
+    "disposition.emigrated": pgettext_lazy("figures", "Emigrated"),
+    "disposition.returned_home": pgettext_lazy("figures", "Returned home"),
+    "exchange.recorded": pgettext_lazy("figures", "Exchanges"),
+}
 
 #: From first contact to exchange: (statistics kind, label).
 FUNNEL: list[tuple[str, object]] = [
-    ("contact.new", _("First contacts")),
-    ("case.applied", _("Applications")),
-    ("case.verified", _("Verified")),
-    ("conversation.alert", _("Wrote again from the front")),
-    ("operation.requested", _("Operations requested")),
-    ("case.surrendered", _("Surrendered")),
-    ("disposition.exchanged", _("Exchanged")),
+    (kind, KINDS[kind])
+    for kind in (
+        "contact.new",
+        "case.applied",
+        "case.verified",
+        "conversation.alert",
+        "operation.requested",
+        "case.surrendered",
+        "disposition.exchanged",
+    )
 ]
+
+#: What a supervisor may choose to publish on the public figures page, in the page's order.
+PUBLISHABLE = (
+    "call.received",
+    "message.in",
+    "contact.new",
+    "case.applied",
+    "case.surrendered",
+    "disposition.exchanged",
+    "disposition.asylum",
+    "exchange.recorded",
+)
 
 SUPPRESS_BELOW = 10
 PERIODS = ("day", "week", "month")
@@ -93,12 +137,22 @@ def split(kind: str, by: str, start: date | None = None, end: date | None = None
     """Counts of one kind by ``channel``, ``language`` or ``hour`` (of the day, UTC)."""
     if by not in ("channel", "language", "hour"):
         raise ValueError(by)
+    rows: QuerySet[StatRollup] | QuerySet[StatHourRollup] = (
+        _rows([kind], start, end) if by != "hour" else _hour_rows(kind, start, end)
+    )
     found: dict[str, int] = {}
-    for key, count in (
-        _rows([kind], start, end).values_list(by).annotate(n=Sum("count")).order_by(by)
-    ):
+    for key, count in rows.values_list(by).annotate(n=Sum("count")).order_by(by):
         found[str(key)] = int(count)
     return found
+
+
+def _hour_rows(kind: str, start: date | None, end: date | None) -> QuerySet[StatHourRollup]:
+    rows = StatHourRollup.objects.filter(kind=kind)
+    if start is not None:
+        rows = rows.filter(day__gte=start)
+    if end is not None:
+        rows = rows.filter(day__lte=end)
+    return rows
 
 
 def mean(kind: str, start: date | None = None, end: date | None = None) -> float | None:
@@ -121,9 +175,68 @@ class Shown:
 
 
 def shown(count: int) -> Shown:
-    return Shown(count, 0 < count < SUPPRESS_BELOW)
+    """Any count below ten, none included, is "fewer than 10" (a zero next to a "fewer than
+    10" would tell what the other hides)."""
+    return Shown(count, count < SUPPRESS_BELOW)
 
 
 def funnel(start: date | None = None, end: date | None = None) -> list[tuple[str, object, int]]:
     found = totals([kind for kind, _label in FUNNEL], start, end)
     return [(kind, label, found[kind]) for kind, label in FUNNEL]
+
+
+# -- The public page -------------------------------------------------------------------------
+
+#: At most this many months on the public page (the newest).
+PUBLIC_MONTHS = 120
+CACHE_SECONDS = 3600
+
+
+def cutoff(today: date, weeks: int | None = None) -> date:
+    """The last day the public figures count: the end (Sunday) of the previous week, ``weeks``
+    weeks further back (``LIFELINE_FIGURES_DELAY_WEEKS``)."""
+    if weeks is None:
+        weeks = settings.LIFELINE_FIGURES_DELAY_WEEKS
+    return today - timedelta(days=today.weekday() + 1) - timedelta(weeks=max(weeks, 0))
+
+
+def published_kinds() -> list[str]:
+    chosen = set(PublishedFigure.objects.values_list("kind", flat=True))
+    return [kind for kind in PUBLISHABLE if kind in chosen]
+
+
+@dataclass(frozen=True)
+class PublicFigures:
+    """Counts as published: plain numbers (the page shows each through ``shown``)."""
+
+    until: date
+    kinds: list[str]
+    totals: dict[str, int]
+    months: list[tuple[date, dict[str, int]]]  # newest first
+
+
+def public_figures(today: date) -> PublicFigures:
+    """The figures the public page shows, up to ``cutoff(today)``: cached for an hour, and
+    computed anew as soon as a supervisor changes what is published."""
+    until = cutoff(today)
+    mark = PublishedFigure.objects.aggregate(n=Count("pk"), at=Max("published_at"))
+    stamp = mark["at"].timestamp() if mark["at"] is not None else 0
+    key = f"lifeline:public-figures:{until}:{mark['n']}:{stamp}"
+    found = cache.get(key)
+    if isinstance(found, PublicFigures):
+        return found
+    kinds = published_kinds()
+    months: list[tuple[date, dict[str, int]]] = []
+    if kinds:
+        first = _rows(kinds, None, until).aggregate(first=Min("day"))["first"]
+        if first is not None:
+            start = max(first, _months_before(until, PUBLIC_MONTHS - 1))
+            months = list(reversed(series(kinds, start, until, "month")))
+    figures = PublicFigures(until, kinds, totals(kinds, None, until), months)
+    cache.set(key, figures, CACHE_SECONDS)
+    return figures
+
+
+def _months_before(day: date, months: int) -> date:
+    index = day.year * 12 + day.month - 1 - months
+    return date(index // 12, index % 12 + 1, 1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 
 
@@ -49,12 +50,11 @@ class PageVisit(models.Model):
 
 
 class StatRollup(models.Model):
-    """Events counted per day, hour of the day, kind, channel and language, kept up to date by
-    the worker (``rollups.rollup``), so that figures read O(days) rows, not O(events). Sums of
-    the events' values (seconds to answer, call length) give averages."""
+    """Events counted per day, kind, channel and language, kept up to date by the worker
+    (``rollups.rollup``), so that figures read O(days) rows, not O(events). Sums of the events'
+    values (seconds to answer, call length) give averages."""
 
     day = models.DateField()
-    hour = models.PositiveSmallIntegerField()  # 0-23, UTC
     kind = models.CharField(max_length=64)
     channel = models.CharField(max_length=16, blank=True, default="")
     language = models.CharField(max_length=2, blank=True, default="")
@@ -65,10 +65,48 @@ class StatRollup(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["day", "hour", "kind", "channel", "language"], name="stat_rollup_unique"
+                fields=["day", "kind", "channel", "language"], name="stat_rollup_day_unique"
             )
         ]
-        indexes = [models.Index(fields=["kind", "day"])]
+        indexes = [
+            # (PostgreSQL reads the sums from the index alone)
+            models.Index(
+                fields=["kind", "day"],
+                include=["count", "value_sum", "value_count"],
+                name="stat_rollup_kind_day",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.day}: {self.count}"
+
+
+class StatHourRollup(models.Model):
+    """Events counted per day, kind and hour of the day (UTC): when people write and call."""
+
+    day = models.DateField()
+    kind = models.CharField(max_length=64)
+    hour = models.PositiveSmallIntegerField()  # 0-23, UTC
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["day", "kind", "hour"], name="stat_hour_unique")
+        ]
+        indexes = [
+            models.Index(fields=["kind", "day"], include=["hour", "count"], name="stat_hour_kind")
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.day} {self.hour:02d}h: {self.count}"
+
+
+class PublishedFigure(models.Model):
+    """A kind of count a supervisor chose to show on the public figures page."""
+
+    kind = models.CharField(max_length=64, unique=True)
+    published_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    published_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.kind

@@ -2,8 +2,9 @@
 
 Each pass takes up to ``limit`` events not yet counted (``rolled`` false; on PostgreSQL with
 ``SKIP LOCKED``, so several workers share the work), adds them to their ``StatRollup`` rows
-(day, hour, kind, channel, language) in a fixed key order, and marks them counted, all in one
-transaction: an event is counted exactly once, whatever commits late or crashes."""
+(day, kind, channel, language) and ``StatHourRollup`` rows (day, kind, hour of the day) in a
+fixed key order, and marks them counted, all in one transaction: an event is counted exactly
+once, whatever commits late or crashes."""
 
 from __future__ import annotations
 
@@ -13,11 +14,12 @@ from datetime import UTC
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
-from .models import StatEvent, StatRollup
+from .models import StatEvent, StatHourRollup, StatRollup
 
 BATCH = 5000
 
-Key = tuple[object, int, str, str, str]
+DayKey = tuple[str, str, str, str]  # day (ISO), kind, channel, language
+HourKey = tuple[str, str, int]  # day (ISO), kind, hour
 
 
 def rollup(limit: int = BATCH) -> int:
@@ -31,37 +33,49 @@ def rollup(limit: int = BATCH) -> int:
         )
         if not rows:
             return 0
-        totals: dict[Key, list[int]] = defaultdict(lambda: [0, 0, 0])
+        days: dict[DayKey, list[int]] = defaultdict(lambda: [0, 0, 0])
+        hours: dict[HourKey, int] = defaultdict(int)
         for _id, kind, channel, language, hour, value in rows:
             at = hour.astimezone(UTC)
-            total = totals[(at.date(), at.hour, kind, channel, language)]
+            day = at.date().isoformat()
+            total = days[(day, kind, channel, language)]
             total[0] += 1
             if value is not None:
                 total[1] += value
                 total[2] += 1
-        for key in sorted(totals, key=lambda k: (str(k[0]), *k[1:])):  # one order: no deadlock
-            _add(key, *totals[key])
+            hours[(day, kind, at.hour)] += 1
+        for key in sorted(days):  # one order in every worker: no deadlock
+            day, kind, channel, language = key
+            count, value_sum, value_count = days[key]
+            _add(
+                StatRollup,
+                {"day": day, "kind": kind, "channel": channel, "language": language},
+                {"count": count, "value_sum": value_sum, "value_count": value_count},
+            )
+        for hour_key in sorted(hours):
+            day, kind, at_hour = hour_key
+            _add(
+                StatHourRollup,
+                {"day": day, "kind": kind, "hour": at_hour},
+                {"count": hours[hour_key]},
+            )
         StatEvent.objects.filter(id__in=[row[0] for row in rows]).update(rolled=True)
         return len(rows)
 
 
-def _add(key: Key, count: int, value_sum: int, value_count: int) -> None:
-    day, hour, kind, channel, language = key
-    match = {"day": day, "hour": hour, "kind": kind, "channel": channel, "language": language}
-    more = {
-        "count": F("count") + count,
-        "value_sum": F("value_sum") + value_sum,
-        "value_count": F("value_count") + value_count,
-    }
-    if StatRollup.objects.filter(**match).update(**more):
+def _add(
+    model: type[StatRollup] | type[StatHourRollup],
+    match: dict[str, object],
+    amounts: dict[str, int],
+) -> None:
+    more = {name: F(name) + amount for name, amount in amounts.items()}
+    if model.objects.filter(**match).update(**more):
         return
     try:
         with transaction.atomic():
-            StatRollup.objects.create(
-                **match, count=count, value_sum=value_sum, value_count=value_count
-            )
+            model.objects.create(**match, **amounts)
     except IntegrityError:  # another worker created it a moment ago
-        StatRollup.objects.filter(**match).update(**more)
+        model.objects.filter(**match).update(**more)
 
 
 def rollup_all() -> int:

@@ -27,7 +27,7 @@ def stat_record(
 #: Public pages whose visits are counted (anything else is not a page of ours).
 COUNTED_PAGES = frozenset(
     {"home", "chat", "how", "guarantees", "front", "relatives", "safety", "faq"}
-    | {"testimonies", "contacts"}
+    | {"testimonies", "contacts", "figures"}
 )
 
 

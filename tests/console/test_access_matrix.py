@@ -132,6 +132,13 @@ MATRIX: dict[str, dict[str, dict[str, int]]] = {
         "GET": only("supervisor", "press"),
         "POST": only("supervisor", "press", ok=405),
     },
+    # Exports of the figures' tables (the funnel here): the same roles; audited.
+    "figures_export": {
+        "GET": only("supervisor", "press"),
+        "POST": only("supervisor", "press", ok=405),
+    },
+    # What the public figures page shows: supervisors; saving redirects back.
+    "figures_publication": {"GET": only("supervisor"), "POST": only("supervisor", ok=302)},
     # Site pages and channel posts: the press office and supervisors. Starting a draft
     # redirects to it; an unknown action or an empty post is refused with its reason (400).
     "page_list": {
@@ -262,6 +269,8 @@ def url_for(name: str, world: dict[str, Any]) -> str:
         kwargs = {"version_id": world["version"].pk}
     elif name in ("post_detail", "post_image"):
         kwargs = {"post_id": world["post"].pk}
+    elif name == "figures_export":
+        kwargs = {"name": "funnel", "fmt": "csv"}
     return reverse(f"console:{name}", kwargs=kwargs)
 
 

@@ -148,4 +148,20 @@ def test_the_figures_dashboard_in_chromium(live_server: LiveServer) -> None:
         page.click("#figures-form button[type=submit]")
         expect(page.locator("#funnel tbody tr").first).to_contain_text("37")
         expect(page.locator("svg.chart rect")).to_have_count(10)
+        expect(page.locator("#operators")).to_contain_text("Whole team")
         shot(page, "figures-dashboard")
+        # The supervisor publishes two figures; the public page shows them, small ones hidden.
+        page.click("text=Choose what is published")
+        page.check("input[value='contact.new']")
+        page.check("input[value='case.surrendered']")
+        page.click("#publication-form button[type=submit]")
+        expect(page.locator("input[value='contact.new']")).to_be_checked()
+        page.goto(f"{live_server.url}/figures/")
+        expect(page.locator("#totals")).to_contain_text("37")
+        expect(page.locator("#totals")).to_contain_text("fewer than 10")
+        shot(page, "figures-public")
+    for language in ("ru", "uk"):
+        with browser_page(locale=language, viewport=(390, 800)) as page:
+            page.goto(f"{live_server.url}/figures/")
+            expect(page.locator("#months")).to_be_visible()
+            shot(page, f"figures-public-{language}-phone")

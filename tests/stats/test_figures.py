@@ -1,11 +1,20 @@
-"""Figures from the rollups, on a seeded scenario with known answers."""
+"""Figures from the rollups, on a seeded scenario with known answers: the dashboard's tables,
+the supervisors' live tables (applications waiting by age, operator figures, median times
+between stages), both exports, and the public page with its suppressed counts and delay."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+import csv
+import html
+import io
+import re
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
+from django.utils import timezone
 
+from lifeline.core.models import Role
 from lifeline.stats import figures, rollups
 from lifeline.stats.services import stat_record
 
@@ -79,7 +88,8 @@ def test_totals_series_splits_and_funnel() -> None:
 def test_small_counts_are_suppressed_for_the_public() -> None:
     assert str(figures.shown(3)) == "fewer than 10"
     assert figures.shown(3).suppressed
-    assert str(figures.shown(0)) == "0"
+    assert str(figures.shown(0)) == "fewer than 10"  # a zero would give the others away
+    assert str(figures.shown(9)) == "fewer than 10"
     assert str(figures.shown(10)) == "10"
     assert str(figures.shown(12)) == "12"
 
@@ -129,3 +139,328 @@ def test_the_dashboard_survives_odd_parameters() -> None:
         {"start": "9" * 40},
     ):
         assert client.get("/console/figures/", params).status_code == 200, params
+
+
+def _at(month: int, day: int, hour: int, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(2026, month, day, hour, minute, second, tzinfo=UTC)
+
+
+def _seed_work() -> dict[str, Any]:
+    """The rows behind the supervisors' live tables, with times set by hand:
+    - conversations: c1 asked at 10:00, anna answered at 10:02 (first response 120 s), boris
+      later; c2 asked at 09:00 and 09:05, anna answered at 09:06 (60 s); c3 asked at 12:00,
+      boris answered at 12:10 (600 s); a bot message counts for nobody;
+    - calls: anna answered after 10 s, boris after 20 s, one missed;
+    - cases: A applied 1 Feb, verified +24 h, ready +48 h, operation +6 h, surrendered +2 h;
+      B applied 10 Feb, verified +12 h; four applications waiting: 2 h, 2 days (two), 10 days.
+    The statistics events these services record (at today's date) are dropped: the scenario's
+    events are the ones ``_seed`` records."""
+    from lifeline.cases.models import CaseEvent
+    from lifeline.conversations.models import Message
+    from lifeline.phone.models import Call
+    from lifeline.stats.models import StatEvent
+    from tests.factories import Staff, advance, create_case, create_user, telegram_conversation
+
+    staff = Staff()
+    anna = create_user(Role.OPERATOR, username="anna")
+    boris = create_user(Role.OPERATOR, username="boris")
+
+    def message(conversation: Any, direction: str, at: datetime, sender: Any = None) -> None:
+        m = Message.objects.create(
+            conversation=conversation, direction=direction, text="…", sender=sender
+        )
+        Message.objects.filter(pk=m.pk).update(created_at=at)
+
+    c1, c2, c3 = (telegram_conversation(f"9000{n}") for n in range(3))
+    message(c1, "in", _at(1, 10, 10))
+    message(c1, "out", _at(1, 10, 10, 0, 5))  # the bot
+    message(c1, "out", _at(1, 10, 10, 2), anna)
+    message(c1, "in", _at(1, 10, 10, 30))
+    message(c1, "out", _at(1, 10, 11), boris)
+    message(c2, "in", _at(2, 3, 9))
+    message(c2, "in", _at(2, 3, 9, 5))
+    message(c2, "out", _at(2, 3, 9, 6), anna)
+    message(c3, "in", _at(1, 20, 12))
+    message(c3, "out", _at(1, 20, 12, 10), boris)
+    for n, (ringing, wait, who) in enumerate(
+        [(_at(1, 9, 8), 10, anna), (_at(1, 9, 8, 30), 20, boris), (_at(1, 15, 8), None, None)]
+    ):
+        Call.objects.create(
+            call_id=f"seed-{n}",
+            pbx="test",
+            caller="+380000000000",
+            ringing_at=ringing,
+            answered_at=ringing + timedelta(seconds=wait) if wait else None,
+            answered_by=who,
+            status="ended" if wait else "missed",
+        )
+    a, b = create_case(), create_case()
+    advance(a, "surrendered", staff)
+    advance(b, "verified", staff)
+    times = {
+        a: [("applied", _at(2, 1, 0)), ("verified", _at(2, 2, 0)), ("ready", _at(2, 4, 0))]
+        + [("operation", _at(2, 4, 6)), ("surrendered", _at(2, 4, 8))],
+        b: [("applied", _at(2, 10, 0)), ("verified", _at(2, 10, 12))],
+    }
+    for case, steps in times.items():
+        for status, at in steps:
+            CaseEvent.objects.filter(case=case, to_status=status).update(created_at=at)
+    now = timezone.now()
+    for age in (timedelta(hours=2), timedelta(days=2), timedelta(days=2), timedelta(days=10)):
+        waiting = create_case()
+        type(waiting).objects.filter(pk=waiting.pk).update(created_at=now - age)
+    StatEvent.objects.all().delete()
+    return {"staff": staff, "anna": anna, "boris": boris}
+
+
+PERIOD = {"start": "2026-01-01", "end": "2026-03-31", "period": "month"}
+
+
+def test_operator_figures_pending_applications_and_stage_times() -> None:
+    from lifeline.cases import metrics as case_metrics
+    from lifeline.phone import metrics as operator_metrics
+
+    _seed_work()
+    team = operator_metrics.operator_figures(_at(1, 1, 0), _at(4, 1, 0))
+    rows = {
+        f.name: (f.conversations, f.first_response_median, f.calls_answered, f.answer_wait_mean)
+        for f in team.operators
+    }
+    assert rows == {"anna": (2, 90.0, 1, 10.0), "boris": (2, 600.0, 1, 20.0)}
+    assert (team.team.conversations, team.team.first_response_median) == (3, 120.0)
+    assert (team.team.calls_answered, team.team.answer_wait_mean, team.calls_missed) == (
+        2,
+        15.0,
+        1,
+    )
+    # Only February: anna's answer to c2, no call.
+    february = operator_metrics.operator_figures(_at(2, 1, 0), _at(3, 1, 0))
+    assert [(f.name, f.conversations, f.first_responses) for f in february.operators] == [
+        ("anna", 1, [60.0])
+    ]
+    assert [n for _label, n in case_metrics.pending_by_age(timezone.now())] == [1, 2, 0, 1, 0]
+    stages = case_metrics.stage_times(_at(1, 1, 0), _at(4, 1, 0))
+    assert [(s.start, s.end, s.cases, s.median_seconds) for s in stages] == [
+        ("applied", "verified", 2, 18 * 3600.0),
+        ("verified", "ready", 1, 48 * 3600.0),
+        ("ready", "operation", 1, 6 * 3600.0),
+        ("operation", "surrendered", 1, 2 * 3600.0),
+    ]
+
+
+def _client(user: Any) -> Any:
+    from django.test import Client
+
+    from tests.factories import login_verified
+
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+    login_verified(client, user)
+    return client
+
+
+def _table(page: str, name: str) -> list[list[str]]:
+    body = page.split(f'id="{name}"', 1)[1].split("</table>", 1)[0]
+    return [
+        [html.unescape(c) for c in re.findall(r"<t[hd][^>]*>([^<]*)</t[hd]>", row)]
+        for row in re.findall(r"<tr>(.*?)</tr>", body, re.S)
+    ]
+
+
+def test_every_table_of_the_dashboard_for_a_supervisor() -> None:
+    work = _seed_work()
+    _seed()
+    page = _client(work["staff"].supervisor).get("/console/figures/", PERIOD).content.decode()
+    assert _table(page, "funnel") == [
+        ["Step", "Count"],
+        ["First contacts", "37"],
+        ["Applications", "12"],
+        ["Verified", "0"],
+        ["Wrote again from the front", "0"],
+        ["Operations requested", "0"],
+        ["Surrendered", "3"],
+        ["Exchanged", "1"],
+    ]
+    assert _table(page, "series")[1:] == [
+        ["2026-01-01", "25", "0", "8", "0", "0"],
+        ["2026-02-01", "12", "0", "4", "0", "3"],
+        ["2026-03-01", "0", "0", "0", "0", "0"],
+    ]
+    assert _table(page, "channels")[1:] == [["phone", "12"], ["telegram", "13"], ["web", "12"]]
+    assert _table(page, "languages")[1:] == [["ru", "19"], ["uk", "18"]]
+    assert len(_table(page, "hours")) == 1 + 24
+    assert _table(page, "times")[1:] == [
+        ["Seconds to answer a call", "15.0"],
+        ["Seconds of a call", "—"],
+    ]
+    assert _table(page, "stages")[1:] == [
+        ["Applied → Verified", "2", "18.0"],
+        ["Verified → Ready", "1", "48.0"],
+        ["Ready → In operation", "1", "6.0"],
+        ["In operation → Surrendered", "1", "2.0"],
+    ]
+    assert _table(page, "pending")[1:] == [
+        ["under a day", "1"],
+        ["1 to 3 days", "2"],
+        ["3 to 7 days", "0"],
+        ["7 to 30 days", "1"],
+        ["over 30 days", "0"],
+    ]
+    assert _table(page, "operators") == [
+        [
+            "Operator",
+            "Conversations",
+            "First response, median seconds",
+            "Calls answered",
+            "Seconds to answer a call",
+        ],
+        ["anna", "2", "90.0", "1", "10.0"],
+        ["boris", "2", "600.0", "1", "20.0"],
+        ["Whole team", "3", "120.0", "2", "15.0"],
+    ]
+    assert "Calls missed in the period: 1" in page
+
+
+def test_the_press_sees_aggregates_but_no_live_work() -> None:
+    work = _seed_work()
+    _seed()
+    client = _client(work["staff"].press)
+    page = client.get("/console/figures/", PERIOD).content.decode()
+    assert 'id="funnel"' in page
+    assert 'id="pending"' not in page
+    assert 'id="operators"' not in page
+    assert "anna" not in page
+    for name in ("pending", "operators"):
+        assert client.get(f"/console/figures/export/{name}.csv", PERIOD).status_code == 404
+    assert client.get("/console/figures/publication/").status_code == 403
+
+
+def test_both_exports_hold_the_table_exactly_and_are_audited() -> None:
+    from openpyxl import load_workbook
+
+    from lifeline.audit.models import AuditEntry
+
+    work = _seed_work()
+    _seed()
+    client = _client(work["staff"].supervisor)
+    response = client.get("/console/figures/export/funnel.csv", PERIOD)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert "lifeline-funnel-2026-01-01-2026-03-31.csv" in response["Content-Disposition"]
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+    assert rows == [
+        ["Step", "Count"],
+        ["First contacts", "37"],
+        ["Applications", "12"],
+        ["Verified", "0"],
+        ["Wrote again from the front", "0"],
+        ["Operations requested", "0"],
+        ["Surrendered", "3"],
+        ["Exchanged", "1"],
+    ]
+    response = client.get("/console/figures/export/operators.xlsx", PERIOD)
+    assert response.status_code == 200
+    book = load_workbook(io.BytesIO(response.content))
+    sheet = book["operators"]
+    assert [list(row) for row in sheet.iter_rows(values_only=True)] == [
+        [
+            "Operator",
+            "Conversations",
+            "First response, median seconds",
+            "Calls answered",
+            "Seconds to answer a call",
+        ],
+        ["anna", 2, 90.0, 1, 10.0],
+        ["boris", 2, 600.0, 1, 20.0],
+        ["Whole team", 3, 120.0, 2, 15.0],
+        ["Calls missed in the period: 1", None, None, None, None],
+    ]
+    response = client.get("/console/figures/export/series.xlsx", PERIOD)
+    sheet = load_workbook(io.BytesIO(response.content))["series"]
+    assert [list(row) for row in sheet.iter_rows(values_only=True)][1:] == [
+        ["2026-01-01", 25, 0, 8, 0, 0],
+        ["2026-02-01", 12, 0, 4, 0, 3],
+        ["2026-03-01", 0, 0, 0, 0, 0],
+    ]
+    exported = list(
+        AuditEntry.objects.filter(action="figures.exported").values_list("object_id", "fields")
+    )
+    assert [object_id for object_id, _fields in exported] == ["funnel", "operators", "series"]
+    assert [sorted(fields) for _id, fields in exported] == [
+        ["csv", "end", "period", "start"],
+        ["end", "period", "start", "xlsx"],
+        ["end", "period", "start", "xlsx"],
+    ]
+    for bad in ("nope.csv", "funnel.pdf", "funnel.CSV", "..%2Fetc.csv"):
+        assert client.get(f"/console/figures/export/{bad}", PERIOD).status_code == 404, bad
+
+
+def _publish(client: Any, *kinds: str) -> None:
+    response = client.post("/console/figures/publication/", {"kind": list(kinds)})
+    assert response.status_code == 302
+
+
+def test_the_public_page_shows_what_a_supervisor_published_with_small_counts_hidden() -> None:
+    from django.test import Client
+
+    from lifeline.audit.models import AuditEntry
+    from tests.factories import Staff
+
+    _seed()
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+    assert "No figures are published yet." in client.get("/figures/").content.decode()
+    supervisor = _client(Staff().supervisor)
+    _publish(supervisor, "contact.new", "case.applied", "case.surrendered", "disposition.exchanged")
+    _publish(supervisor, "contact.new", "case.applied", "case.surrendered", "nope")
+    entries = AuditEntry.objects.filter(action="figures.published").order_by("seq")
+    assert [e.fields for e in entries] == [
+        ["+case.applied", "+case.surrendered", "+contact.new", "+disposition.exchanged"],
+        ["-disposition.exchanged"],
+    ]
+    # Today's events are after the cutoff: they are not published.
+    stat_record(kind="contact.new", channel="web", language="ru")
+    rollups.rollup_all()
+    page = client.get("/figures/").content.decode()
+    assert _table(page, "totals") == [
+        ["First contacts", "37"],
+        ["Applications", "12"],
+        ["Surrendered", "fewer than 10"],
+    ]
+    months = _table(page, "months")
+    assert months[0] == ["Month", "First contacts", "Applications", "Surrendered"]
+    assert months[-2:] == [
+        ["February 2026", "12", "fewer than 10", "fewer than 10"],
+        ["January 2026", "25", "fewer than 10", "fewer than 10"],
+    ]
+    assert all(row[1:] == ["fewer than 10"] * 3 for row in months[1:-2])  # later months: none
+    assert "Exchanged" not in page
+    assert "fewer than 10" in Client(HTTP_ACCEPT_LANGUAGE="en").get("/figures/").content.decode()
+    for language, words in (("ru", "меньше 10"), ("uk", "менше 10")):
+        assert words in Client(HTTP_ACCEPT_LANGUAGE=language).get("/figures/").content.decode()
+
+
+def test_the_cutoff_is_the_end_of_the_previous_week_and_the_delay_is_configurable() -> None:
+    from django.test import override_settings
+
+    monday, sunday = date(2026, 11, 23), date(2026, 11, 22)
+    assert figures.cutoff(monday) == sunday
+    assert figures.cutoff(sunday) == date(2026, 11, 15)  # the week is not over yet
+    assert figures.cutoff(monday, 2) == date(2026, 11, 8)
+    with override_settings(LIFELINE_FIGURES_DELAY_WEEKS=1):
+        assert figures.cutoff(monday) == date(2026, 11, 15)
+
+
+def test_the_public_page_is_cached_until_the_publication_changes() -> None:
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.factories import Staff
+
+    _seed()
+    _publish(_client(Staff().supervisor), "contact.new")
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+    client.get("/figures/")
+    with CaptureQueriesContext(connection) as queries:
+        assert "37" in client.get("/figures/").content.decode()
+    read = [q["sql"] for q in queries.captured_queries if "stats_statrollup" in q["sql"]]
+    assert read == []  # the figures came from the cache

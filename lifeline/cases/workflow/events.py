@@ -115,7 +115,11 @@ def _apply(
         to_status=transition.target,
         note=note,
         data=data,
-        stat=f"case.{transition.target}",
+        # (a failed operation sends the case back to "ready": counted as a failure, not as
+        # another stage-2 contact)
+        stat="operation.failed"
+        if transition.name == "record_failure"
+        else f"case.{transition.target}",
     )
     case.status = locked.status
     case.status_changed_at = locked.status_changed_at

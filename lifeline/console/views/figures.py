@@ -1,38 +1,47 @@
 """The figures: totals, a series by day, week or month, the funnel from first contact to
-exchange, splits by channel and language, and average times — read from the rollups, so the
-page costs the same at ten million events as at ten. Supervisors and the press office see
-them (aggregates only, a few seconds behind); the charts are SVG drawn here, beside tables."""
+exchange, splits by channel, language and hour, average and median times — read from the
+rollups, so the page costs the same at ten million events as at ten. Supervisors also see the
+live work (applications waiting by age, operator figures); the press office sees aggregates
+only. Every table exports as CSV or XLSX (audited); the charts are SVG drawn here, beside the
+tables. Supervisors choose what the public figures page shows."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date, timedelta
+import csv
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.contrib import messages
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _g
 from django.utils.translation import gettext_lazy as _
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods
 
+from lifeline.audit.services import audit_record
+from lifeline.cases import metrics as case_metrics
 from lifeline.core.models import Role, User
 from lifeline.core.parsing import clean_text
+from lifeline.phone import metrics as operator_metrics
 from lifeline.stats import figures
+from lifeline.stats.models import PublishedFigure
 
 from ..decorators import role_required
 
-#: The kinds the series shows, with their labels.
-SERIES = [
-    ("contact.new", _("First contacts")),
-    ("message.in", _("Messages in")),
-    ("case.applied", _("Applications")),
-    ("call.received", _("Calls")),
-    ("case.surrendered", _("Surrendered")),
-]
+#: The kinds the series shows.
+SERIES = ["contact.new", "message.in", "case.applied", "call.received", "case.surrendered"]
 TIMES = [
     ("call.answered", _("Seconds to answer a call")),
     ("call.ended", _("Seconds of a call")),
 ]
+#: Tables only supervisors see: live operational counts and people's work.
+SUPERVISOR_TABLES = frozenset({"pending", "operators"})
 CHART_W, CHART_H = 600, 160
+EXPORT_ROWS = 5000
 
 
 @dataclass(frozen=True)
@@ -58,6 +67,40 @@ def bars(values: list[tuple[str, int]]) -> list[Bar]:
     return out
 
 
+Cell = str | int | float | None
+
+
+@dataclass
+class Table:
+    """One table of the dashboard, as shown and as exported: the first cell of a row heads it."""
+
+    name: str
+    title: object
+    headers: list[object]
+    rows: list[list[Cell]] = field(default_factory=list)
+    note: object = ""
+
+
+@dataclass(frozen=True)
+class Period:
+    period: str
+    start: date
+    end: date
+
+    @property
+    def since(self) -> datetime:
+        return datetime.combine(self.start, time.min, tzinfo=UTC)
+
+    @property
+    def until(self) -> datetime:
+        return datetime.combine(self.end + timedelta(days=1), time.min, tzinfo=UTC)
+
+    def query(self) -> str:
+        params = QueryDict(mutable=True)
+        params.update({"period": self.period, "start": str(self.start), "end": str(self.end)})
+        return params.urlencode()
+
+
 def _date(value: object, default: date) -> date:
     try:
         return date.fromisoformat(clean_text(value or "", max_length=10)) if value else default
@@ -65,45 +108,249 @@ def _date(value: object, default: date) -> date:
         return default
 
 
-@role_required(Role.SUPERVISOR, Role.PRESS)
-@require_GET
-def dashboard(request: HttpRequest, actor: User) -> HttpResponse:
+def period_from(query: QueryDict) -> Period:
+    """The period asked for, within bounds (dates 2000 … a year ahead, at most ~400 rows)."""
     today = timezone.now().date()
-    period = request.GET.get("period", "month")
+    period = query.get("period", "month")
     if period not in figures.PERIODS:
         period = "month"
     default_start = {"day": today - timedelta(days=30), "week": today - timedelta(weeks=12)}.get(
         period, today.replace(day=1) - timedelta(days=365)
     )
     earliest, latest = date(2000, 1, 1), today + timedelta(days=366)
-    start = min(max(_date(request.GET.get("start"), default_start), earliest), latest)
-    end = min(max(_date(request.GET.get("end"), today), earliest), latest)
+    start = min(max(_date(query.get("start"), default_start), earliest), latest)
+    end = min(max(_date(query.get("end"), today), earliest), latest)
     if start > end:
         start, end = end, start
-    # At most about four hundred periods on one page.
     limit = {"day": timedelta(days=400), "week": timedelta(weeks=400)}.get(period)
     if limit is not None and end - start > limit:
         start = end - limit
-    kinds = [kind for kind, _label in SERIES]
-    series = figures.series(kinds, start, end, period)
-    funnel = figures.funnel(start, end)
+    return Period(period, start, end)
+
+
+def _seconds(value: float | None) -> float | None:
+    return round(value, 1) if value is not None else None
+
+
+def tables(actor: User, p: Period, only: str | None = None) -> dict[str, Table]:
+    """The dashboard's tables for this user (``only``: just that one, for an export)."""
+    out: dict[str, Table] = {}
+
+    def wanted(name: str) -> bool:
+        if name in SUPERVISOR_TABLES and actor.role != Role.SUPERVISOR:
+            return False
+        return only is None or only == name
+
+    count = _("Count")
+    if wanted("funnel"):
+        out["funnel"] = Table(
+            "funnel",
+            _("From first contact to exchange"),
+            [_("Step"), count],
+            [[str(label), n] for _kind, label, n in figures.funnel(p.start, p.end)],
+        )
+    if wanted("series"):
+        out["series"] = Table(
+            "series",
+            _("Over time"),
+            [_("Period"), *(figures.KINDS[kind] for kind in SERIES)],
+            [
+                [when.isoformat(), *(counts[k] for k in SERIES)]
+                for when, counts in figures.series(SERIES, p.start, p.end, p.period)
+            ],
+        )
+    splits = [
+        ("channels", "channel", _("First contacts by channel"), _("Channel")),
+        ("languages", "language", _("First contacts by language"), _("Language")),
+        ("hours", "hour", _("Messages by hour of the day (UTC)"), _("Hour")),
+    ]
+    for name, by, title, header in splits:
+        if wanted(name):
+            kind = "message.in" if by == "hour" else "contact.new"
+            found = figures.split(kind, by, p.start, p.end)
+            keys = [str(h) for h in range(24)] if by == "hour" else list(found)
+            out[name] = Table(
+                name, title, [header, count], [[key or "—", found.get(key, 0)] for key in keys]
+            )
+    if wanted("times"):
+        out["times"] = Table(
+            "times",
+            _("Average times"),
+            [_("What"), _("Seconds")],
+            [[str(label), _seconds(figures.mean(kind, p.start, p.end))] for kind, label in TIMES],
+        )
+    if wanted("stages"):
+        out["stages"] = Table(
+            "stages",
+            _("Median time between stages"),
+            [_("Step"), _("Cases"), _("Median, hours")],
+            [
+                [
+                    s.label,
+                    s.cases,
+                    round(s.median_seconds / 3600, 1) if s.median_seconds is not None else None,
+                ]
+                for s in case_metrics.stage_times(p.since, p.until)
+            ],
+            _("Over the cases that made the step in the period."),
+        )
+    if wanted("pending"):
+        out["pending"] = Table(
+            "pending",
+            _("Applications waiting for verification, by age (now)"),
+            [_("Waiting"), count],
+            [[str(label), n] for label, n in case_metrics.pending_by_age(timezone.now())],
+        )
+    if wanted("operators"):
+        team = operator_metrics.operator_figures(p.since, p.until)
+        rows = [
+            [
+                f.name or _g("Whole team"),
+                f.conversations,
+                _seconds(f.first_response_median),
+                f.calls_answered,
+                _seconds(f.answer_wait_mean),
+            ]
+            for f in [*team.operators, team.team]
+        ]
+        out["operators"] = Table(
+            "operators",
+            _("Operators"),
+            [
+                _("Operator"),
+                _("Conversations"),
+                _("First response, median seconds"),
+                _("Calls answered"),
+                _("Seconds to answer a call"),
+            ],
+            rows,
+            _("Calls missed in the period: %(n)d") % {"n": team.calls_missed},
+        )
+    return out
+
+
+@role_required(Role.SUPERVISOR, Role.PRESS)
+@require_GET
+def dashboard(request: HttpRequest, actor: User) -> HttpResponse:
+    p = period_from(request.GET)
+    found = tables(actor, p)
+    series = found["series"].rows
+    funnel = found["funnel"].rows
+    public = figures.public_figures(timezone.now().date())
     return render(
         request,
         "console/figures/dashboard.html",
         {
-            "period": period,
+            "period": p.period,
             "periods": [("day", _("Days")), ("week", _("Weeks")), ("month", _("Months"))],
-            "start": start,
-            "end": end,
-            "series_labels": [label for _kind, label in SERIES],
-            "series": [(when, [counts[k] for k in kinds]) for when, counts in series],
-            "chart": bars([(when.isoformat(), counts["contact.new"]) for when, counts in series]),
-            "funnel": funnel,
-            "funnel_chart": bars([(str(label), count) for _kind, label, count in funnel]),
-            "by_channel": figures.split("contact.new", "channel", start, end),
-            "by_language": figures.split("contact.new", "language", start, end),
-            "times": [(label, figures.mean(kind, start, end)) for kind, label in TIMES],
+            "start": p.start,
+            "end": p.end,
+            "query": p.query(),
+            "tables": found,
+            "chart": bars([(str(row[0]), int(row[1] or 0)) for row in series]),
+            "funnel_chart": bars([(str(row[0]), int(row[1] or 0)) for row in funnel]),
             "chart_w": CHART_W,
             "chart_h": CHART_H,
+            "public": public,
+            "public_rows": [
+                (figures.KINDS[kind], figures.shown(public.totals[kind])) for kind in public.kinds
+            ],
+        },
+    )
+
+
+@role_required(Role.SUPERVISOR, Role.PRESS)
+@require_GET
+def export(request: HttpRequest, actor: User, name: str, fmt: str) -> HttpResponse:
+    """One table as CSV or XLSX, for the same period as the page; the export is audited."""
+    if fmt not in ("csv", "xlsx"):
+        raise Http404
+    p = period_from(request.GET)
+    table = tables(actor, p, only=name).get(name)
+    if table is None:
+        raise Http404
+    audit_record(
+        actor=actor,
+        action="figures.exported",
+        object_type="figures",
+        object_id=name,
+        fields=[fmt, "start", "end", "period"],
+    )
+    filename = f"lifeline-{name}-{p.start}-{p.end}.{fmt}"
+    if fmt == "csv":
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response.write("\ufeff")  # spreadsheet programs then read the Cyrillic as UTF-8
+        writer = csv.writer(response)
+        for row in _lines(table):
+            writer.writerow(["" if c is None else _cell_text(c) for c in row])
+    else:
+        response = HttpResponse(
+            _xlsx(table),
+            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        )
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _lines(table: Table) -> Iterable[list[Cell]]:
+    yield [str(h) for h in table.headers]
+    yield from table.rows[:EXPORT_ROWS]
+    if table.note:
+        yield [str(table.note)]
+
+
+def _cell_text(value: str | int | float) -> str | int | float:
+    """A cell a spreadsheet will not run as a formula."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def _xlsx(table: Table) -> bytes:
+    from openpyxl import Workbook  # only here: the export is rare
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None  # noqa: S101 - a new workbook always has one
+    sheet.title = table.name
+    for row in _lines(table):
+        sheet.append([_cell_text(c) if c is not None else None for c in row])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+@role_required(Role.SUPERVISOR)
+@require_http_methods(["GET", "POST"])
+def publication(request: HttpRequest, actor: User) -> HttpResponse:
+    """What the public figures page shows: a supervisor ticks the kinds (audited)."""
+    chosen = set(figures.published_kinds())
+    if request.method == "POST":
+        wanted = {kind for kind in request.POST.getlist("kind") if kind in figures.PUBLISHABLE}
+        added, removed = sorted(wanted - chosen), sorted(chosen - wanted)
+        with transaction.atomic():
+            PublishedFigure.objects.filter(kind__in=removed).delete()
+            PublishedFigure.objects.bulk_create(
+                [PublishedFigure(kind=kind, published_by=actor) for kind in added]
+            )
+            if added or removed:
+                audit_record(
+                    actor=actor,
+                    action="figures.published",
+                    object_type="figures",
+                    object_id="public",
+                    fields=[*(f"+{k}" for k in added), *(f"-{k}" for k in removed)],
+                )
+        messages.success(request, _g("The public figures page now shows what you chose."))
+        return redirect("console:figures_publication")
+    return render(
+        request,
+        "console/figures/publication.html",
+        {
+            "choices": [
+                (kind, figures.KINDS[kind], kind in chosen) for kind in figures.PUBLISHABLE
+            ],
+            "until": figures.cutoff(timezone.now().date()),
         },
     )
