@@ -75,6 +75,10 @@ def public_figures(request: HttpRequest) -> HttpResponse:
     _count(request, "figures")
     found = figures.public_figures(timezone.now().date())
     labels = [figures.KINDS[kind] for kind in found.kinds]
+    columns = [
+        figures.shown_column(found.totals[kind], [counts[kind] for _m, counts in found.months])
+        for kind in found.kinds
+    ]
     return render(
         request,
         "public/figures.html",
@@ -82,13 +86,13 @@ def public_figures(request: HttpRequest) -> HttpResponse:
             "until": found.until,
             "labels": labels,
             "totals": [
-                (label, figures.shown(found.totals[kind]))
-                for kind, label in zip(found.kinds, labels, strict=True)
+                (label, head) for label, (head, _cells) in zip(labels, columns, strict=True)
             ],
             "months": [
-                (month, [figures.shown(counts[kind]) for kind in found.kinds])
-                for month, counts in found.months
+                (month, [cells[i] for _head, cells in columns])
+                for i, (month, _counts) in enumerate(found.months)
             ],
+            "withheld": any(cell.withheld for _head, cells in columns for cell in cells),
         },
     )
 

@@ -1,6 +1,6 @@
-"""Figures read from the rollups (``StatRollup``): totals, series by day, week or month, splits
-by channel, language and hour of the day, the funnel from first contact to exchange, and
-averages of the events' values. Every query reads O(days) rows, never the raw events.
+"""Figures read from the rollups (``StatDayTotal``, ``StatRollup``, ``StatHourRollup``):
+totals, series by day, week or month, splits by channel, language and hour of the day, the
+funnel from first contact to exchange, and averages of the events' values. Every query reads O(days) rows, never the raw events.
 
 Counts below ``SUPPRESS_BELOW`` are shown to the public as "fewer than 10" (``shown``)."""
 
@@ -9,15 +9,16 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Count, Max, Min, QuerySet, Sum
+from django.db.models import Count, DateField, F, Max, Min, QuerySet, Sum
+from django.db.models.functions import Trunc
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from .models import PublishedFigure, StatHourRollup, StatRollup
+from .models import PublishedFigure, StatDayTotal, StatHourRollup, StatRollup
 
 #: Every kind the figures name, with its label (exports and the publication choice use them).
 KINDS: dict[str, object] = {
@@ -75,8 +76,18 @@ SUPPRESS_BELOW = 10
 PERIODS = ("day", "week", "month")
 
 
-def _rows(kinds: Iterable[str], start: date | None, end: date | None) -> QuerySet[StatRollup]:
-    rows = StatRollup.objects.filter(kind__in=list(kinds))
+def _rows(kinds: Iterable[str], start: date | None, end: date | None) -> QuerySet[StatDayTotal]:
+    """Day totals (all channels and languages) of these kinds."""
+    rows = StatDayTotal.objects.filter(kind__in=list(kinds))
+    if start is not None:
+        rows = rows.filter(day__gte=start)
+    if end is not None:
+        rows = rows.filter(day__lte=end)
+    return rows
+
+
+def _split_rows(kind: str, start: date | None, end: date | None) -> QuerySet[StatRollup]:
+    rows = StatRollup.objects.filter(kind=kind)
     if start is not None:
         rows = rows.filter(day__gte=start)
     if end is not None:
@@ -111,10 +122,15 @@ def series(
     """One row per period from ``start`` to ``end`` (empty periods included), oldest first."""
     kinds = list(kinds)
     counts: dict[date, dict[str, int]] = defaultdict(lambda: dict.fromkeys(kinds, 0))
-    for day, kind, count in (
-        _rows(kinds, start, end).values_list("day", "kind").annotate(n=Sum("count")).order_by()
-    ):
-        counts[bucket(day, period)][kind] += int(count)
+    rows = _rows(kinds, start, end)
+    if period != "day":  # the database adds the days up (a year: 12 rows a kind, not 365)
+        rows = rows.annotate(period=Trunc("day", period, output_field=DateField()))
+    else:
+        rows = rows.annotate(period=F("day"))
+    for when, kind, count in rows.values_list("period", "kind").annotate(n=Sum("count")).order_by():
+        if isinstance(when, datetime):  # (some backends answer a date with a time)
+            when = when.date()
+        counts[bucket(when, period)][kind] += int(count)
     periods = []
     current = bucket(start, period)
     while current <= end:
@@ -138,7 +154,7 @@ def split(kind: str, by: str, start: date | None = None, end: date | None = None
     if by not in ("channel", "language", "hour"):
         raise ValueError(by)
     rows: QuerySet[StatRollup] | QuerySet[StatHourRollup] = (
-        _rows([kind], start, end) if by != "hour" else _hour_rows(kind, start, end)
+        _split_rows(kind, start, end) if by != "hour" else _hour_rows(kind, start, end)
     )
     found: dict[str, int] = {}
     for key, count in rows.values_list(by).annotate(n=Sum("count")).order_by(by):
@@ -163,12 +179,16 @@ def mean(kind: str, start: date | None = None, end: date | None = None) -> float
 
 @dataclass(frozen=True)
 class Shown:
-    """A count as the public sees it: the number, or "fewer than 10"."""
+    """A count as the public sees it: the number, "fewer than 10", or "withheld" (a count of ten
+    or more hidden so that a hidden small count cannot be worked out from a total)."""
 
     count: int
     suppressed: bool
+    withheld: bool = False
 
     def __str__(self) -> str:
+        if self.withheld:
+            return str(_("withheld"))
         if self.suppressed:
             return str(_("fewer than %(n)d") % {"n": SUPPRESS_BELOW})
         return str(self.count)
@@ -178,6 +198,31 @@ def shown(count: int) -> Shown:
     """Any count below ten, none included, is "fewer than 10" (a zero next to a "fewer than
     10" would tell what the other hides)."""
     return Shown(count, count < SUPPRESS_BELOW)
+
+
+def shown_column(total: int, parts: list[int]) -> tuple[Shown, list[Shown]]:
+    """A total and the parts it adds up to (months), as the public sees them. A small part is
+    "fewer than 10"; and while the hidden parts add up to less than ten, or only one part is
+    hidden, the smallest shown part is withheld too: else the total minus what is shown would
+    give the hidden count away."""
+    cells = [shown(n) for n in parts]
+    head = shown(total)
+    if head.suppressed:
+        return head, cells
+
+    def hidden() -> list[int]:
+        return [i for i, cell in enumerate(cells) if cell.suppressed or cell.withheld]
+
+    while True:
+        gone = hidden()
+        if not gone or (len(gone) > 1 and sum(parts[i] for i in gone) >= SUPPRESS_BELOW):
+            break
+        rest = [i for i in range(len(cells)) if i not in gone]
+        if not rest:
+            break
+        smallest = min(rest, key=lambda i: parts[i])
+        cells[smallest] = Shown(parts[smallest], False, withheld=True)
+    return head, cells
 
 
 def funnel(start: date | None = None, end: date | None = None) -> list[tuple[str, object, int]]:

@@ -81,6 +81,30 @@ class StatRollup(models.Model):
         return f"{self.kind} {self.day}: {self.count}"
 
 
+class StatDayTotal(models.Model):
+    """Events counted per day and kind, all channels and languages together: what totals,
+    series, the funnel and averages read (a ninth of ``StatRollup``'s rows)."""
+
+    day = models.DateField()
+    kind = models.CharField(max_length=64)
+    count = models.PositiveIntegerField(default=0)
+    value_sum = models.BigIntegerField(default=0)
+    value_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["kind", "day"], name="stat_day_total")]
+        indexes = [
+            models.Index(
+                fields=["kind", "day"],
+                include=["count", "value_sum", "value_count"],
+                name="stat_day_total_sums",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.day}: {self.count}"
+
+
 class StatHourRollup(models.Model):
     """Events counted per day, kind and hour of the day (UTC): when people write and call."""
 

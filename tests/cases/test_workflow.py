@@ -457,6 +457,11 @@ def test_stat_events_hold_no_link_to_people(staff: Staff) -> None:
     assert rollup == {
         "id", "day", "kind", "channel", "language", "count", "value_sum", "value_count"
     }  # fmt: skip
+    from lifeline.stats.models import StatDayTotal
+
+    assert {f.name for f in StatDayTotal._meta.get_fields()} == {
+        "id", "day", "kind", "count", "value_sum", "value_count"
+    }  # fmt: skip
     assert {f.name for f in StatHourRollup._meta.get_fields()} == {
         "id", "day", "kind", "hour", "count"
     }  # fmt: skip

@@ -427,8 +427,9 @@ def test_the_public_page_shows_what_a_supervisor_published_with_small_counts_hid
     ]
     months = _table(page, "months")
     assert months[0] == ["Month", "First contacts", "Applications", "Surrendered"]
+    # (February's 12 is withheld: else 37 - 25 - 12 would say what the later months hide.)
     assert months[-2:] == [
-        ["February 2026", "12", "fewer than 10", "fewer than 10"],
+        ["February 2026", "withheld", "fewer than 10", "fewer than 10"],
         ["January 2026", "25", "fewer than 10", "fewer than 10"],
     ]
     assert all(row[1:] == ["fewer than 10"] * 3 for row in months[1:-2])  # later months: none
@@ -464,3 +465,34 @@ def test_the_public_page_is_cached_until_the_publication_changes() -> None:
         assert "37" in client.get("/figures/").content.decode()
     read = [q["sql"] for q in queries.captured_queries if "stats_statrollup" in q["sql"]]
     assert read == []  # the figures came from the cache
+
+
+def test_a_hidden_month_cannot_be_worked_out_from_the_total() -> None:
+    def strings(total: int, parts: list[int]) -> tuple[str, list[str]]:
+        head, cells = figures.shown_column(total, parts)
+        return str(head), [str(c) for c in cells]
+
+    # One small month beside large ones: the smallest large one is withheld too.
+    assert strings(45, [25, 15, 5]) == ("45", ["25", "withheld", "fewer than 10"])
+    # Two small months adding up to less than ten: still one large month withheld.
+    assert strings(39, [30, 3, 2, 4]) == (
+        "39",
+        ["withheld", "fewer than 10", "fewer than 10", "fewer than 10"],
+    )
+    # Three small months adding up to ten or more: nothing more to hide.
+    assert strings(42, [30, 3, 2, 7]) == (
+        "42",
+        ["30", "fewer than 10", "fewer than 10", "fewer than 10"],
+    )
+    assert strings(56, [30, 18, 3, 2, 3]) == (
+        "56",
+        ["30", "withheld", "fewer than 10", "fewer than 10", "fewer than 10"],
+    )
+    # Nothing small: nothing withheld; a small total: nothing to protect beyond it.
+    assert strings(37, [25, 12]) == ("37", ["25", "12"])
+    assert strings(5, [3, 2]) == ("fewer than 10", ["fewer than 10", "fewer than 10"])
+    # Whatever is hidden adds up to ten or more, in more than one month.
+    for parts in ([9, 9, 40], [1, 50], [0, 0, 11], [9, 10, 10, 10]):
+        head, cells = figures.shown_column(sum(parts), parts)
+        gone = [n for n, c in zip(parts, cells, strict=True) if c.suppressed or c.withheld]
+        assert not gone or (len(gone) > 1 and sum(gone) >= 10), parts

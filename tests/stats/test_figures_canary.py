@@ -23,6 +23,7 @@ from lifeline.stats import rollups
 from lifeline.stats.models import (
     PageVisit,
     PublishedFigure,
+    StatDayTotal,
     StatEvent,
     StatHourRollup,
     StatRollup,
@@ -91,7 +92,7 @@ def test_no_personal_value_in_statistics_tables_pages_or_exports() -> None:
     )
 
     texts: list[str] = []
-    for model in (StatEvent, StatRollup, StatHourRollup, PageVisit, PublishedFigure):
+    for model in (StatEvent, StatRollup, StatDayTotal, StatHourRollup, PageVisit, PublishedFigure):
         texts.extend(repr(row) for row in model.objects.values_list())
     assert any("case.verified" in t for t in texts)  # the tables are not empty
     period = {"start": str(now.date() - timedelta(days=1)), "end": str(now.date())}

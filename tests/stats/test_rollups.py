@@ -12,7 +12,7 @@ from django.db import connection, connections
 from django.db.models import Sum
 
 from lifeline.stats import rollups
-from lifeline.stats.models import StatEvent, StatHourRollup, StatRollup
+from lifeline.stats.models import StatDayTotal, StatEvent, StatHourRollup, StatRollup
 from lifeline.stats.services import stat_record
 
 pytestmark = pytest.mark.django_db
@@ -41,6 +41,15 @@ def test_events_are_counted_once_by_day_kind_channel_and_language() -> None:
         (1, "case.applied", "web", "uk"): (1, 0, 0),
         (2, "case.applied", "telegram", "ru"): (1, 0, 0),
         (1, "call.answered", "phone", ""): (3, 42, 2),
+    }
+    day_totals = {
+        (r.day.day, r.kind): (r.count, r.value_sum, r.value_count)
+        for r in StatDayTotal.objects.all()
+    }
+    assert day_totals == {
+        (1, "case.applied"): (4, 0, 0),
+        (2, "case.applied"): (1, 0, 0),
+        (1, "call.answered"): (3, 42, 2),
     }
     hours = {(r.day.day, r.kind, r.hour): r.count for r in StatHourRollup.objects.all()}
     assert hours == {
@@ -107,6 +116,7 @@ def test_two_workers_rolling_up_at_once_count_every_event_once() -> None:
     assert errors == []
     assert StatRollup.objects.aggregate(n=Sum("count"))["n"] == 3000
     assert StatRollup.objects.get().count == 3000
+    assert StatDayTotal.objects.get().count == 3000
     assert sorted(StatHourRollup.objects.values_list("hour", "count")) == [
         (0, 1000),
         (1, 1000),
