@@ -197,10 +197,10 @@ def main() -> None:
         ("2 years by week", Period("week", today - timedelta(days=DAYS), today)),
     ]
     runs = 5 if N <= 2_000_000 else 3
-    same = ["funnel", "series", "channels", "languages", "hours", "times"]
+    from_rollup_tables = ["funnel", "series", "channels", "languages", "hours", "times"]
 
     def from_rollups(p: Period) -> None:
-        for name in same:
+        for name in from_rollup_tables:
             tables(actor, p, only=name)
 
     for name, p in cases:

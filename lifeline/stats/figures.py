@@ -1,6 +1,7 @@
 """Figures read from the rollups (``StatDayTotal``, ``StatRollup``, ``StatHourRollup``):
 totals, series by day, week or month, splits by channel, language and hour of the day, the
-funnel from first contact to exchange, and averages of the events' values. Every query reads O(days) rows, never the raw events.
+funnel from first contact to exchange, and averages of the events' values. Every query reads
+O(days) rows, never the raw events.
 
 Counts below ``SUPPRESS_BELOW`` are shown to the public as "fewer than 10" (``shown``)."""
 

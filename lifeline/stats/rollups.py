@@ -3,8 +3,8 @@
 Each pass takes up to ``limit`` events not yet counted (``rolled`` false; on PostgreSQL with
 ``SKIP LOCKED``, so several workers share the work), adds them to their ``StatRollup`` rows
 (day, kind, channel, language), ``StatDayTotal`` rows (day, kind) and ``StatHourRollup`` rows
-(day, kind, hour of the day) in a fixed key order, and marks them counted, all in one transaction: an event is counted exactly
-once, whatever commits late or crashes."""
+(day, kind, hour of the day) in a fixed key order, and marks them counted, all in one
+transaction: an event is counted exactly once, whatever commits late or crashes."""
 
 from __future__ import annotations
 

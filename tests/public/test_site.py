@@ -54,6 +54,7 @@ def public_pages(settings: SettingsWrapper) -> dict[str, str]:
         client = Client(HTTP_ACCEPT_LANGUAGE=language)
         pages[f"home-{language}"] = client.get("/").content.decode()
         pages[f"chat-{language}"] = client.get("/chat/").content.decode()
+        pages[f"figures-{language}"] = client.get("/figures/").content.decode()
         send(client, "/start")
         pages[f"chat-with-transcript-{language}"] = client.get("/chat/").content.decode()
     return pages

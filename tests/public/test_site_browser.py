@@ -14,7 +14,11 @@ from tests.browser import ARTIFACTS, browser_page
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-PAGES = {"home": "/", "chat": "/chat/"} | {slug: f"/p/{slug}/" for slug in SITE_PAGES}
+PAGES = (
+    {"home": "/", "chat": "/chat/"}
+    | {slug: f"/p/{slug}/" for slug in SITE_PAGES}
+    | {"figures": "/figures/"}
+)
 WIDTHS = {"phone": (390, 844), "desktop": (1280, 900)}
 
 

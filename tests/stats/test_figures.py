@@ -23,7 +23,8 @@ pytestmark = pytest.mark.django_db
 
 def _seed() -> None:
     """Two months: 37 contacts (25 in January, 12 in February), 12 applications, 3 surrenders,
-    1 exchange; calls answered after 10 and 20 seconds."""
+    1 exchange; calls answered after 10 and 20 seconds; five messages in January (two at 9 h,
+    one each at 0, 14 and 23 h)."""
     for n in range(37):
         month, day = (1, 1 + n % 28) if n < 25 else (2, 1 + n % 28)
         channel = ("telegram", "web", "phone")[n % 3]
@@ -36,6 +37,8 @@ def _seed() -> None:
     for day in (5, 6, 20):
         stat_record(kind="case.surrendered", at=datetime(2026, 2, day, 12, tzinfo=UTC))
     stat_record(kind="disposition.exchanged", at=datetime(2026, 2, 25, 12, tzinfo=UTC))
+    for day, hour in ((4, 9), (5, 9), (6, 14), (7, 23), (8, 0)):  # five messages in January
+        stat_record(kind="message.in", channel="web", language="ru", at=_at(1, day, hour))
     for seconds in (10, 20):
         stat_record(
             kind="call.answered",
@@ -117,7 +120,7 @@ def test_the_dashboard_shows_the_seeded_figures() -> None:
         assert funnel["Verified"] == "0"
         rows = re.findall(r'<tr><th scope="row">(2026-0\d-01)</th>((?:<td>\d+</td>)+)</tr>', page)
         assert [(day, re.findall(r"\d+", cells)[:3]) for day, cells in rows] == [
-            ("2026-01-01", ["25", "0", "8"]),
+            ("2026-01-01", ["25", "5", "8"]),
             ("2026-02-01", ["12", "0", "4"]),
             ("2026-03-01", ["0", "0", "0"]),
         ]
@@ -281,13 +284,14 @@ def test_every_table_of_the_dashboard_for_a_supervisor() -> None:
         ["Exchanged", "1"],
     ]
     assert _table(page, "series")[1:] == [
-        ["2026-01-01", "25", "0", "8", "0", "0"],
+        ["2026-01-01", "25", "5", "8", "0", "0"],
         ["2026-02-01", "12", "0", "4", "0", "3"],
         ["2026-03-01", "0", "0", "0", "0", "0"],
     ]
     assert _table(page, "channels")[1:] == [["phone", "12"], ["telegram", "13"], ["web", "12"]]
     assert _table(page, "languages")[1:] == [["ru", "19"], ["uk", "18"]]
-    assert len(_table(page, "hours")) == 1 + 24
+    hours = {"0": "1", "9": "2", "14": "1", "23": "1"}
+    assert _table(page, "hours")[1:] == [[str(h), hours.get(str(h), "0")] for h in range(24)]
     assert _table(page, "times")[1:] == [
         ["Seconds to answer a call", "15.0"],
         ["Seconds of a call", "—"],
@@ -377,7 +381,7 @@ def test_both_exports_hold_the_table_exactly_and_are_audited() -> None:
     response = client.get("/console/figures/export/series.xlsx", PERIOD)
     sheet = load_workbook(io.BytesIO(response.content))["series"]
     assert [list(row) for row in sheet.iter_rows(values_only=True)][1:] == [
-        ["2026-01-01", 25, 0, 8, 0, 0],
+        ["2026-01-01", 25, 5, 8, 0, 0],
         ["2026-02-01", 12, 0, 4, 0, 3],
         ["2026-03-01", 0, 0, 0, 0, 0],
     ]
