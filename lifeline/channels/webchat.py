@@ -27,6 +27,7 @@ from lifeline.conversations.models import Conversation, ConversationStatus
 from lifeline.core import crypto
 from lifeline.core.channels import Channel
 from lifeline.core.db import serial_write
+from lifeline.stats.services import stat_record
 
 from . import inbox
 from .models import InboundEvent
@@ -158,6 +159,7 @@ def device_post(value: str | None, message_id: str, *, language: str) -> Device:
                 device_tag=_tag(secret),
                 device_tag_at=now,
             )
+            stat_record(kind="contact.new", channel=Channel.WEB, language=language)
     except IntegrityError:  # the same first message, doubled, at the same moment
         pass
     return Device(key, secret)

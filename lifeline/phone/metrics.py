@@ -42,7 +42,8 @@ class TeamFigures:
 
 def operator_figures(since: datetime, until: datetime) -> TeamFigures:
     """``since`` ≤ time < ``until``. A first response is an operator's first message in a
-    conversation, timed from the person's last message before it."""
+    conversation, timed from the first of the person's messages that nothing answered before
+    it (or, when the bot answered them all, from the person's last message)."""
     rows: dict[int, OperatorFigures] = {}
 
     def row(user_id: int) -> OperatorFigures:
@@ -61,21 +62,30 @@ def operator_figures(since: datetime, until: datetime) -> TeamFigures:
         sender__isnull=False,
         created_at__lt=OuterRef("created_at"),
     )
-    asked = (
-        Message.objects.filter(
-            conversation=OuterRef("conversation"),
-            direction=Direction.IN,
-            created_at__lt=OuterRef("created_at"),
-        )
-        .order_by("-created_at")
-        .values("created_at")[:1]
+    before = Message.objects.filter(
+        conversation=OuterRef("conversation"), created_at__lt=OuterRef("created_at")
     )
-    for sender_id, answered_at, asked_at in (
+    last_out = before.filter(direction=Direction.OUT).order_by("-created_at").values("created_at")
+    inbound = before.filter(direction=Direction.IN)
+    unanswered = (
+        inbound.filter(created_at__gt=OuterRef("last_out"))
+        .order_by("created_at")
+        .values("created_at")
+    )
+    for sender_id, answered_at, replied_at, first_in, waiting_in, last_in in (
         by_operator.filter(~Exists(earlier_answer))
-        .annotate(asked=Subquery(asked))
-        .values_list("sender_id", "created_at", "asked")
+        .annotate(last_out=Subquery(last_out[:1]))
+        .annotate(
+            first_in=Subquery(inbound.order_by("created_at").values("created_at")[:1]),
+            waiting_in=Subquery(unanswered[:1]),
+            last_in=Subquery(inbound.order_by("-created_at").values("created_at")[:1]),
+        )
+        .values_list("sender_id", "created_at", "last_out", "first_in", "waiting_in", "last_in")
         .order_by()
     ):
+        # Timed from the first of the person's messages nobody (not even the bot) answered;
+        # when the bot answered the last one ("an operator will write to you"), from that one.
+        asked_at = first_in if replied_at is None else (waiting_in or last_in)
         if asked_at is not None:
             row(sender_id).first_responses.append((answered_at - asked_at).total_seconds())
     for user_id, ringing_at, picked_up in Call.objects.filter(

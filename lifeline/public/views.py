@@ -16,7 +16,12 @@ from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import (
+    require_GET,
+    require_http_methods,
+    require_POST,
+    require_safe,
+)
 
 from lifeline.channels import inbox, webchat
 from lifeline.conversations.models import Conversation
@@ -47,7 +52,7 @@ def _count(request: HttpRequest, page: str) -> None:
         log.warning("visit not counted: the database is busy")
 
 
-@require_GET
+@require_safe
 def home(request: HttpRequest) -> HttpResponse:
     _count(request, "home")
     return render(request, "public/home.html")
@@ -59,7 +64,7 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     return render(request, "csrf_failure.html", status=403)
 
 
-@require_GET
+@require_safe
 def info_page(request: HttpRequest, slug: str) -> HttpResponse:
     found = pages.page(slug, get_language() or "ru")
     if found is None:
@@ -68,31 +73,22 @@ def info_page(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "public/page.html", {"page": found})
 
 
-@require_GET
+@require_safe
 def public_figures(request: HttpRequest) -> HttpResponse:
     """The figures the team publishes: totals and months, up to the end of the previous week
     (or earlier), of what a supervisor chose; any count below 10 is "fewer than 10"."""
     _count(request, "figures")
     found = figures.public_figures(timezone.now().date())
-    labels = [figures.KINDS[kind] for kind in found.kinds]
-    columns = [
-        figures.shown_column(found.totals[kind], [counts[kind] for _m, counts in found.months])
-        for kind in found.kinds
-    ]
+    table = figures.public_table(found)
     return render(
         request,
         "public/figures.html",
         {
             "until": found.until,
-            "labels": labels,
-            "totals": [
-                (label, head) for label, (head, _cells) in zip(labels, columns, strict=True)
-            ],
-            "months": [
-                (month, [cells[i] for _head, cells in columns])
-                for i, (month, _counts) in enumerate(found.months)
-            ],
-            "withheld": any(cell.withheld for _head, cells in columns for cell in cells),
+            "labels": table.labels,
+            "totals": table.totals,
+            "months": table.months,
+            "withheld": table.withheld,
         },
     )
 

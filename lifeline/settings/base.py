@@ -282,6 +282,9 @@ LIFELINE_COUNTRY_HEADER = env.str("LIFELINE_COUNTRY_HEADER", default="")
 LIFELINE_NEUTRAL_URL = env.str("LIFELINE_NEUTRAL_URL", default="https://yandex.ru/pogoda/")
 # Public figures count up to the end of the previous week, and this many weeks further back.
 LIFELINE_FIGURES_DELAY_WEEKS = env.int("LIFELINE_FIGURES_DELAY_WEEKS", default=0)
+# ... and only up to the end of the last whole month by then: the figures then change monthly,
+# so two weekly snapshots cannot be subtracted to give one week's (possibly small) count.
+LIFELINE_FIGURES_WHOLE_MONTHS = env.bool("LIFELINE_FIGURES_WHOLE_MONTHS", default=False)
 
 # Case numbers look like L-2026-000123.
 LIFELINE_CASE_NUMBER_PREFIX = env.str("LIFELINE_CASE_NUMBER_PREFIX", default="L")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
@@ -19,7 +19,7 @@ from django.db.models.functions import Trunc
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from .models import PublishedFigure, StatDayTotal, StatHourRollup, StatRollup
+from .models import PublishedFigure, StatDayTotal, StatEvent, StatHourRollup, StatRollup
 
 #: Every kind the figures name, with its label (exports and the publication choice use them).
 KINDS: dict[str, object] = {
@@ -194,6 +194,10 @@ class Shown:
             return str(_("fewer than %(n)d") % {"n": SUPPRESS_BELOW})
         return str(self.count)
 
+    @property
+    def hidden(self) -> bool:
+        return self.suppressed or self.withheld
+
 
 def shown(count: int) -> Shown:
     """Any count below ten, none included, is "fewer than 10" (a zero next to a "fewer than
@@ -203,27 +207,34 @@ def shown(count: int) -> Shown:
 
 def shown_column(total: int, parts: list[int]) -> tuple[Shown, list[Shown]]:
     """A total and the parts it adds up to (months), as the public sees them. A small part is
-    "fewer than 10"; and while the hidden parts add up to less than ten, or only one part is
-    hidden, the smallest shown part is withheld too: else the total minus what is shown would
-    give the hidden count away."""
+    "fewer than 10" (0 to 9 for a reader), a withheld part "10 or more". Shown parts are
+    withheld, smallest first, until the total minus what is shown leaves every small part
+    anywhere from 0 to 9; if no choice does, the total is withheld as well."""
     cells = [shown(n) for n in parts]
     head = shown(total)
-    if head.suppressed:
+    if head.suppressed or not any(cell.suppressed for cell in cells):
         return head, cells
-
-    def hidden() -> list[int]:
-        return [i for i, cell in enumerate(cells) if cell.suppressed or cell.withheld]
-
-    while True:
-        gone = hidden()
-        if not gone or (len(gone) > 1 and sum(parts[i] for i in gone) >= SUPPRESS_BELOW):
-            break
-        rest = [i for i in range(len(cells)) if i not in gone]
+    while not _protected(total, parts, cells):
+        rest = [i for i, cell in enumerate(cells) if not (cell.suppressed or cell.withheld)]
         if not rest:
-            break
+            return Shown(total, False, withheld=True), cells
         smallest = min(rest, key=lambda i: parts[i])
         cells[smallest] = Shown(parts[smallest], False, withheld=True)
     return head, cells
+
+
+def _protected(total: int, parts: list[int], cells: list[Shown]) -> bool:
+    """Whether a reader who knows the total, the shown parts and that each hidden part is
+    0–9 ("fewer than 10") or at least 10 ("withheld") can still put every small part anywhere
+    from 0 to 9. With ``k`` small parts and ``w`` withheld ones hiding ``h`` in all, a small
+    part is at most ``h - 10w`` and at least ``h - 9(k-1)`` (unbounded when ``w`` > 0)."""
+    hidden = total - sum(n for n, cell in zip(parts, cells, strict=True) if not cell.hidden)
+    small = sum(1 for cell in cells if cell.suppressed)
+    withheld = sum(1 for cell in cells if cell.withheld)
+    top = SUPPRESS_BELOW - 1
+    highest = hidden - SUPPRESS_BELOW * withheld
+    lowest_possible_is_zero = withheld > 0 or hidden <= top * (small - 1)
+    return highest >= top and lowest_possible_is_zero
 
 
 def funnel(start: date | None = None, end: date | None = None) -> list[tuple[str, object, int]]:
@@ -236,14 +247,23 @@ def funnel(start: date | None = None, end: date | None = None) -> list[tuple[str
 #: At most this many months on the public page (the newest).
 PUBLIC_MONTHS = 120
 CACHE_SECONDS = 3600
+UNCOUNTED_CACHE_SECONDS = 60
 
 
-def cutoff(today: date, weeks: int | None = None) -> date:
+def cutoff(today: date, weeks: int | None = None, whole_months: bool | None = None) -> date:
     """The last day the public figures count: the end (Sunday) of the previous week, ``weeks``
-    weeks further back (``LIFELINE_FIGURES_DELAY_WEEKS``)."""
+    weeks further back (``LIFELINE_FIGURES_DELAY_WEEKS``); with ``whole_months``
+    (``LIFELINE_FIGURES_WHOLE_MONTHS``), the end of the last month that ends by then, so that
+    the published figures change once a month, not once a week (two weekly snapshots of the
+    same month, subtracted, would give a week's count)."""
     if weeks is None:
         weeks = settings.LIFELINE_FIGURES_DELAY_WEEKS
-    return today - timedelta(days=today.weekday() + 1) - timedelta(weeks=max(weeks, 0))
+    if whole_months is None:
+        whole_months = settings.LIFELINE_FIGURES_WHOLE_MONTHS
+    last = today - timedelta(days=today.weekday() + 1) - timedelta(weeks=max(weeks, 0))
+    if whole_months and (last + timedelta(days=1)).day != 1:
+        last = last.replace(day=1) - timedelta(days=1)
+    return last
 
 
 def published_kinds() -> list[str]:
@@ -279,8 +299,40 @@ def public_figures(today: date) -> PublicFigures:
             start = max(first, _months_before(until, PUBLIC_MONTHS - 1))
             months = list(reversed(series(kinds, start, until, "month")))
     figures = PublicFigures(until, kinds, totals(kinds, None, until), months)
-    cache.set(key, figures, CACHE_SECONDS)
+    # Events of the last days the worker has not counted yet (a Monday just after midnight):
+    # cached briefly, so the page is whole as soon as they are.
+    uncounted = StatEvent.objects.filter(
+        rolled=False, hour__lt=datetime.combine(until + timedelta(days=1), time.min, tzinfo=UTC)
+    ).exists()
+    cache.set(key, figures, UNCOUNTED_CACHE_SECONDS if uncounted else CACHE_SECONDS)
     return figures
+
+
+@dataclass(frozen=True)
+class PublicTable:
+    """The public figures as shown: each kind's total and months through ``shown_column``."""
+
+    totals: list[tuple[object, Shown]]
+    labels: list[object]
+    months: list[tuple[date, list[Shown]]]  # newest first; a cell per kind
+    withheld: bool
+
+
+def public_table(found: PublicFigures) -> PublicTable:
+    labels = [KINDS[kind] for kind in found.kinds]
+    columns = [
+        shown_column(found.totals[kind], [counts[kind] for _m, counts in found.months])
+        for kind in found.kinds
+    ]
+    return PublicTable(
+        totals=[(label, head) for label, (head, _cells) in zip(labels, columns, strict=True)],
+        labels=labels,
+        months=[
+            (month, [cells[i] for _head, cells in columns])
+            for i, (month, _counts) in enumerate(found.months)
+        ],
+        withheld=any(cell.withheld for head, cells in columns for cell in (head, *cells)),
+    )
 
 
 def _months_before(day: date, months: int) -> date:

@@ -436,6 +436,18 @@ def test_disposition_only_after_surrender(staff: Staff) -> None:
         "home",
     )
     assert CaseEvent.objects.filter(case=done, kind="disposition").count() == 2
+    # A note changed on the same disposition is not another person exchanged.
+    workflow.case_set_disposition(
+        case=done, actor=staff.supervisor, kind="exchanged", exchange=exchange, note="at home"
+    )
+    from lifeline.stats.models import StatEvent
+
+    counted = StatEvent.objects.filter(kind__startswith="disposition.")
+    assert sorted(counted.values_list("kind", flat=True)) == [
+        "disposition.awaiting_exchange",
+        "disposition.exchanged",
+    ]
+    assert CaseEvent.objects.filter(case=done, kind="disposition").count() == 3
 
 
 def test_withdrawing_cancels_a_pending_operation(staff: Staff) -> None:

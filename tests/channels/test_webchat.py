@@ -92,6 +92,21 @@ def test_a_double_submit_is_stored_once() -> None:
     assert InboundEvent.objects.filter(channel="web").count() == 2
 
 
+def test_a_new_web_conversation_is_counted_once_as_a_first_contact() -> None:
+    from lifeline.stats.models import StatEvent
+
+    client = Client(HTTP_ACCEPT_LANGUAGE="uk")
+    first = client.get("/chat/").content.decode()
+    mid = first.split('name="message_id" value="')[1].split('"')[0]
+    client.post("/chat/", {"text": "Привіт", "message_id": mid})
+    client.post("/chat/", {"text": "Привіт", "message_id": mid})  # the first form, doubled
+    post(client, "1")  # and a second message
+    counted = StatEvent.objects.filter(kind="contact.new")
+    assert list(counted.values_list("channel", "language")) == [("web", "uk")]
+    post(Client(HTTP_ACCEPT_LANGUAGE="en"), "Hello")  # another visitor
+    assert counted.count() == 2
+
+
 @pytest.mark.parametrize(
     ("language", "text"),
     [

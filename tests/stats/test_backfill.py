@@ -42,7 +42,7 @@ def test_missing_events_are_rebuilt_once_from_cases_contacts_and_calls() -> None
         "call.missed",
     ]
     assert figures.totals(kinds) == {
-        "contact.new": 3,
+        "contact.new": 4,
         "case.applied": 6,
         "case.verified": 2,
         "case.ready": 1,
@@ -58,6 +58,12 @@ def test_missing_events_are_rebuilt_once_from_cases_contacts_and_calls() -> None
     before = StatEvent.objects.count()
     assert "0 events added" in _run()
     assert StatEvent.objects.count() == before
+    # A person who changed his language since is not counted again.
+    from lifeline.contacts.models import Contact
+
+    Contact.objects.update(language="en")
+    assert "0 events added" in _run()
+    assert figures.totals(["contact.new"]) == {"contact.new": 4}
     # Raw events deleted once counted are not rebuilt (the rollups keep them)...
     StatEvent.objects.filter(kind="case.verified").delete()
     assert "0 events added" in _run()

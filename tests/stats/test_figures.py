@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from lifeline.core.models import Role
 from lifeline.stats import figures, rollups
+from lifeline.stats.figures import Shown
 from lifeline.stats.services import stat_record
 
 pytestmark = pytest.mark.django_db
@@ -118,11 +119,11 @@ def test_the_dashboard_shows_the_seeded_figures() -> None:
         assert funnel["Surrendered"] == "3"
         assert funnel["Exchanged"] == "1"
         assert funnel["Verified"] == "0"
-        rows = re.findall(r'<tr><th scope="row">(2026-0\d-01)</th>((?:<td>\d+</td>)+)</tr>', page)
+        rows = re.findall(r'<tr><th scope="row">(2026-0\d)</th>((?:<td>\d+</td>)+)</tr>', page)
         assert [(day, re.findall(r"\d+", cells)[:3]) for day, cells in rows] == [
-            ("2026-01-01", ["25", "5", "8"]),
-            ("2026-02-01", ["12", "0", "4"]),
-            ("2026-03-01", ["0", "0", "0"]),
+            ("2026-01", ["25", "5", "8"]),
+            ("2026-02", ["12", "0", "4"]),
+            ("2026-03", ["0", "0", "0"]),
         ]
         assert page.count("<rect ") == 7 + 3  # the funnel's bars and the months'
         assert "15.0" in page  # seconds to answer a call, on average
@@ -150,9 +151,12 @@ def _at(month: int, day: int, hour: int, minute: int = 0, second: int = 0) -> da
 
 def _seed_work() -> dict[str, Any]:
     """The rows behind the supervisors' live tables, with times set by hand:
-    - conversations: c1 asked at 10:00, anna answered at 10:02 (first response 120 s), boris
-      later; c2 asked at 09:00 and 09:05, anna answered at 09:06 (60 s); c3 asked at 12:00,
-      boris answered at 12:10 (600 s); a bot message counts for nobody;
+    - conversations: c1 asked at 10:00, the bot answered, anna answered at 10:02 (first
+      response 120 s: from the last message, the bot having answered it), boris later; c2
+      asked at 09:00 and 09:05, anna answered at 09:06 (360 s: from the first unanswered);
+      c3 asked at 12:00, boris answered at 12:10 (600 s); c4 went through the bot (11:00,
+      bot 11:00:01), then wrote at 11:01 and 11:03, boris answered at 11:05 (240 s); a bot
+      message counts for nobody;
     - calls: anna answered after 10 s, boris after 20 s, one missed;
     - cases: A applied 1 Feb, verified +24 h, ready +48 h, operation +6 h, surrendered +2 h;
       B applied 10 Feb, verified +12 h; four applications waiting: 2 h, 2 days (two), 10 days.
@@ -174,7 +178,7 @@ def _seed_work() -> dict[str, Any]:
         )
         Message.objects.filter(pk=m.pk).update(created_at=at)
 
-    c1, c2, c3 = (telegram_conversation(f"9000{n}") for n in range(3))
+    c1, c2, c3, c4 = (telegram_conversation(f"9000{n}") for n in range(4))
     message(c1, "in", _at(1, 10, 10))
     message(c1, "out", _at(1, 10, 10, 0, 5))  # the bot
     message(c1, "out", _at(1, 10, 10, 2), anna)
@@ -185,6 +189,11 @@ def _seed_work() -> dict[str, Any]:
     message(c2, "out", _at(2, 3, 9, 6), anna)
     message(c3, "in", _at(1, 20, 12))
     message(c3, "out", _at(1, 20, 12, 10), boris)
+    message(c4, "in", _at(1, 12, 11))
+    message(c4, "out", _at(1, 12, 11, 0, 1))  # the bot
+    message(c4, "in", _at(1, 12, 11, 1))
+    message(c4, "in", _at(1, 12, 11, 3))
+    message(c4, "out", _at(1, 12, 11, 5), boris)
     for n, (ringing, wait, who) in enumerate(
         [(_at(1, 9, 8), 10, anna), (_at(1, 9, 8, 30), 20, boris), (_at(1, 15, 8), None, None)]
     ):
@@ -229,8 +238,8 @@ def test_operator_figures_pending_applications_and_stage_times() -> None:
         f.name: (f.conversations, f.first_response_median, f.calls_answered, f.answer_wait_mean)
         for f in team.operators
     }
-    assert rows == {"anna": (2, 90.0, 1, 10.0), "boris": (2, 600.0, 1, 20.0)}
-    assert (team.team.conversations, team.team.first_response_median) == (3, 120.0)
+    assert rows == {"anna": (2, 240.0, 1, 10.0), "boris": (3, 420.0, 1, 20.0)}
+    assert (team.team.conversations, team.team.first_response_median) == (4, 300.0)
     assert (team.team.calls_answered, team.team.answer_wait_mean, team.calls_missed) == (
         2,
         15.0,
@@ -239,7 +248,7 @@ def test_operator_figures_pending_applications_and_stage_times() -> None:
     # Only February: anna's answer to c2, no call.
     february = operator_metrics.operator_figures(_at(2, 1, 0), _at(3, 1, 0))
     assert [(f.name, f.conversations, f.first_responses) for f in february.operators] == [
-        ("anna", 1, [60.0])
+        ("anna", 1, [360.0])
     ]
     assert [n for _label, n in case_metrics.pending_by_age(timezone.now())] == [1, 2, 0, 1, 0]
     stages = case_metrics.stage_times(_at(1, 1, 0), _at(4, 1, 0))
@@ -284,12 +293,13 @@ def test_every_table_of_the_dashboard_for_a_supervisor() -> None:
         ["Exchanged", "1"],
     ]
     assert _table(page, "series")[1:] == [
-        ["2026-01-01", "25", "5", "8", "0", "0"],
-        ["2026-02-01", "12", "0", "4", "0", "3"],
-        ["2026-03-01", "0", "0", "0", "0", "0"],
+        ["2026-01", "25", "5", "8", "0", "0"],
+        ["2026-02", "12", "0", "4", "0", "3"],
+        ["2026-03", "0", "0", "0", "0", "0"],
     ]
-    assert _table(page, "channels")[1:] == [["phone", "12"], ["telegram", "13"], ["web", "12"]]
-    assert _table(page, "languages")[1:] == [["ru", "19"], ["uk", "18"]]
+    channels = [["Phone", "12"], ["Telegram", "13"], ["Web chat", "12"]]
+    assert _table(page, "channels")[1:] == channels
+    assert _table(page, "languages")[1:] == [["Русский", "19"], ["Українська", "18"]]
     hours = {"0": "1", "9": "2", "14": "1", "23": "1"}
     assert _table(page, "hours")[1:] == [[str(h), hours.get(str(h), "0")] for h in range(24)]
     assert _table(page, "times")[1:] == [
@@ -317,9 +327,9 @@ def test_every_table_of_the_dashboard_for_a_supervisor() -> None:
             "Calls answered",
             "Seconds to answer a call",
         ],
-        ["anna", "2", "90.0", "1", "10.0"],
-        ["boris", "2", "600.0", "1", "20.0"],
-        ["Whole team", "3", "120.0", "2", "15.0"],
+        ["anna", "2", "240.0", "1", "10.0"],
+        ["boris", "3", "420.0", "1", "20.0"],
+        ["Whole team", "4", "300.0", "2", "15.0"],
     ]
     assert "Calls missed in the period: 1" in page
 
@@ -336,6 +346,38 @@ def test_the_press_sees_aggregates_but_no_live_work() -> None:
     for name in ("pending", "operators"):
         assert client.get(f"/console/figures/export/{name}.csv", PERIOD).status_code == 404
     assert client.get("/console/figures/publication/").status_code == 403
+
+
+def test_the_press_never_sees_this_weeks_live_counts() -> None:
+    """An operation requested today shows for a supervisor at once; the press's figures end
+    where the public figures do (the end of the previous week), whatever period is asked."""
+    from tests.factories import Staff
+
+    staff = Staff()
+    stat_record(kind="operation.requested", channel="telegram", language="ru")
+    rollups.rollup_all()
+    today = timezone.now().date()
+    asked = {"period": "day", "start": str(today), "end": str(today + timedelta(days=30))}
+    supervisor = _client(staff.supervisor).get("/console/figures/", asked).content.decode()
+    assert ["Operations requested", "1"] in _table(supervisor, "funnel")
+    assert 'id="figures-latest"' not in supervisor
+    press = _client(staff.press)
+    page = press.get("/console/figures/", asked).content.decode()
+    assert ["Operations requested", "0"] in _table(page, "funnel")
+    cutoff = figures.cutoff(today)
+    assert f'max="{cutoff}"' in page
+    assert 'id="figures-latest"' in page
+    series = _table(page, "series")
+    assert series[-1][0] == str(cutoff)  # the last day shown is the cut-off
+    for fmt in ("csv", "xlsx"):
+        response = press.get(f"/console/figures/export/funnel.{fmt}", asked)
+        assert response.status_code == 200
+        assert f"lifeline-funnel-{cutoff}-{cutoff}.{fmt}" in response["Content-Disposition"]
+    exported = press.get("/console/figures/export/funnel.csv", asked).content.decode("utf-8-sig")
+    assert "Operations requested,0" in exported
+    # The stage medians the press may export end there too.
+    stages = press.get("/console/figures/export/stages.csv", asked)
+    assert f"lifeline-stages-{cutoff}-{cutoff}.csv" in stages["Content-Disposition"]
 
 
 def test_both_exports_hold_the_table_exactly_and_are_audited() -> None:
@@ -373,17 +415,22 @@ def test_both_exports_hold_the_table_exactly_and_are_audited() -> None:
             "Calls answered",
             "Seconds to answer a call",
         ],
-        ["anna", 2, 90.0, 1, 10.0],
-        ["boris", 2, 600.0, 1, 20.0],
-        ["Whole team", 3, 120.0, 2, 15.0],
+        ["anna", 2, 240.0, 1, 10.0],
+        ["boris", 3, 420.0, 1, 20.0],
+        ["Whole team", 4, 300.0, 2, 15.0],
         ["Calls missed in the period: 1", None, None, None, None],
     ]
     response = client.get("/console/figures/export/series.xlsx", PERIOD)
     sheet = load_workbook(io.BytesIO(response.content))["series"]
     assert [list(row) for row in sheet.iter_rows(values_only=True)][1:] == [
-        ["2026-01-01", 25, 5, 8, 0, 0],
-        ["2026-02-01", 12, 0, 4, 0, 3],
-        ["2026-03-01", 0, 0, 0, 0, 0],
+        ["2026-01", 25, 5, 8, 0, 0],
+        ["2026-02", 12, 0, 4, 0, 3],
+        ["2026-03", 0, 0, 0, 0, 0],
+        [
+            "Weeks start on Monday; days are UTC days. The first and the last period count only"
+            " the days from 2026-01-01 to 2026-03-31.",
+            *[None] * 5,
+        ],
     ]
     exported = list(
         AuditEntry.objects.filter(action="figures.exported").values_list("object_id", "fields")
@@ -431,10 +478,11 @@ def test_the_public_page_shows_what_a_supervisor_published_with_small_counts_hid
     ]
     months = _table(page, "months")
     assert months[0] == ["Month", "First contacts", "Applications", "Surrendered"]
-    # (February's 12 is withheld: else 37 - 25 - 12 would say what the later months hide.)
+    # (January's 25 and February's 12 are withheld: with either shown, 37 minus what is shown
+    # would say that the later months, "fewer than 10", hide at most 2 between them.)
     assert months[-2:] == [
         ["February 2026", "withheld", "fewer than 10", "fewer than 10"],
-        ["January 2026", "25", "fewer than 10", "fewer than 10"],
+        ["January 2026", "withheld", "fewer than 10", "fewer than 10"],
     ]
     assert all(row[1:] == ["fewer than 10"] * 3 for row in months[1:-2])  # later months: none
     assert "Exchanged" not in page
@@ -452,6 +500,12 @@ def test_the_cutoff_is_the_end_of_the_previous_week_and_the_delay_is_configurabl
     assert figures.cutoff(monday, 2) == date(2026, 11, 8)
     with override_settings(LIFELINE_FIGURES_DELAY_WEEKS=1):
         assert figures.cutoff(monday) == date(2026, 11, 15)
+    # Whole months only: the end of the last month that is over by the week's end.
+    assert figures.cutoff(monday, whole_months=True) == date(2026, 10, 31)
+    assert figures.cutoff(date(2026, 11, 2), whole_months=True) == date(2026, 10, 31)
+    assert figures.cutoff(date(2026, 11, 1), whole_months=True) == date(2026, 9, 30)
+    with override_settings(LIFELINE_FIGURES_WHOLE_MONTHS=True):
+        assert figures.cutoff(monday) == date(2026, 10, 31)
 
 
 def test_the_public_page_is_cached_until_the_publication_changes() -> None:
@@ -471,32 +525,97 @@ def test_the_public_page_is_cached_until_the_publication_changes() -> None:
     assert read == []  # the figures came from the cache
 
 
+def test_figures_with_events_not_yet_counted_are_cached_only_briefly(monkeypatch: Any) -> None:
+    """Just after midnight on Monday, Sunday's last events may still wait for the worker: the
+    page is then cached for a minute, not an hour."""
+    from django.core.cache import cache
+
+    from tests.factories import Staff
+
+    _publish(_client(Staff().supervisor), "contact.new")
+    today = timezone.now().date()
+    sunday = figures.cutoff(today)
+    stat_record(kind="contact.new", channel="web", language="ru", at=_noon(sunday))
+    timeouts: list[int] = []
+    original = cache.set
+
+    def spy(key: str, value: Any, timeout: int) -> None:
+        timeouts.append(timeout)
+        original(key, value, timeout)
+
+    monkeypatch.setattr(cache, "set", spy)
+    cache.clear()
+    assert figures.public_figures(today).totals["contact.new"] == 0  # not counted yet
+    rollups.rollup_all()
+    cache.clear()
+    assert figures.public_figures(today).totals["contact.new"] == 1
+    assert timeouts == [figures.UNCOUNTED_CACHE_SECONDS, figures.CACHE_SECONDS]
+
+
+def _noon(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
+
+
 def test_a_hidden_month_cannot_be_worked_out_from_the_total() -> None:
     def strings(total: int, parts: list[int]) -> tuple[str, list[str]]:
         head, cells = figures.shown_column(total, parts)
         return str(head), [str(c) for c in cells]
 
+    f, w = "fewer than 10", "withheld"
     # One small month beside large ones: the smallest large one is withheld too.
-    assert strings(45, [25, 15, 5]) == ("45", ["25", "withheld", "fewer than 10"])
-    # Two small months adding up to less than ten: still one large month withheld.
-    assert strings(39, [30, 3, 2, 4]) == (
-        "39",
-        ["withheld", "fewer than 10", "fewer than 10", "fewer than 10"],
-    )
-    # Three small months adding up to ten or more: nothing more to hide.
-    assert strings(42, [30, 3, 2, 7]) == (
-        "42",
-        ["30", "fewer than 10", "fewer than 10", "fewer than 10"],
-    )
-    assert strings(56, [30, 18, 3, 2, 3]) == (
-        "56",
-        ["30", "withheld", "fewer than 10", "fewer than 10", "fewer than 10"],
-    )
+    assert strings(45, [25, 15, 5]) == ("45", ["25", w, f])
+    # Small months hiding 9 between them: each could still be anything from 0 to 9.
+    assert strings(39, [30, 3, 2, 4]) == ("39", ["30", f, f, f])
+    assert strings(42, [30, 3, 2, 7]) == ("42", ["30", f, f, f])
+    # Two small months hiding 18: both would be 9, so a large one is withheld.
+    assert strings(48, [30, 9, 9]) == ("48", [w, f, f])
+    assert strings(58, [9, 9, 40]) == ("58", [f, f, w])
+    # A withheld 10 beside a small 0 would tell that the small one is 0: the 25 goes too.
+    assert strings(35, [25, 10, 0]) == ("35", [w, w, f])
+    assert strings(56, [30, 18, 3, 2, 3]) == ("56", ["30", w, f, f, f])
+    # When no choice of months protects the small one, the total is withheld as well.
+    assert strings(15, [10, 5]) == (w, [w, f])
     # Nothing small: nothing withheld; a small total: nothing to protect beyond it.
     assert strings(37, [25, 12]) == ("37", ["25", "12"])
-    assert strings(5, [3, 2]) == ("fewer than 10", ["fewer than 10", "fewer than 10"])
-    # Whatever is hidden adds up to ten or more, in more than one month.
-    for parts in ([9, 9, 40], [1, 50], [0, 0, 11], [9, 10, 10, 10]):
-        head, cells = figures.shown_column(sum(parts), parts)
-        gone = [n for n, c in zip(parts, cells, strict=True) if c.suppressed or c.withheld]
-        assert not gone or (len(gone) > 1 and sum(gone) >= 10), parts
+    assert strings(5, [3, 2]) == (f, [f, f])
+
+
+def _readings(total: Shown, cells: list[Shown]) -> list[set[int]]:
+    """Every value each small cell can take for a reader who knows the rules: a small cell
+    0-9, a withheld one 10 or more, the shown ones and the total (if shown) as they are. For
+    each cell, the sums the other cells can reach are worked out one cell at a time."""
+    limit = 60 if total.hidden else total.count
+    options = [
+        [c.count] if not c.hidden else (range(10) if c.suppressed else range(10, limit + 1))
+        for c in cells
+    ]
+    seen: list[set[int]] = []
+    for i in range(len(cells)):
+        sums = {0}
+        for j, values in enumerate(options):
+            if j != i:
+                sums = {a + b for a in sums for b in values if a + b <= limit}
+        seen.append({v for v in options[i] if total.hidden or (total.count - v) in sums})
+    return seen
+
+
+def test_no_small_month_can_be_narrowed_down_from_what_is_shown() -> None:
+    """Every column of two or three months of 0 to 30 (four: in steps of 3): whatever is
+    shown, a reader who works through every combination can still put each "fewer than 10"
+    anywhere from 0 to 9."""
+    from itertools import product
+
+    checked = 0
+    for size in (2, 3, 4):
+        for parts in product(range(0, 31, 3) if size == 4 else range(31), repeat=size):
+            if size == 4 and len(set(parts)) < 3:
+                continue
+            head, cells = figures.shown_column(sum(parts), list(parts))
+            if not any(c.suppressed for c in cells) or head.suppressed:
+                continue
+            readings = _readings(head, cells)
+            for cell, seen in zip(cells, readings, strict=True):
+                if cell.suppressed:
+                    assert seen == set(range(10)), (parts, [str(c) for c in cells])
+            checked += 1
+    assert checked > 1000

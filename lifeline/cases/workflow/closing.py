@@ -166,6 +166,7 @@ def case_set_disposition(
         raise MissingRequirement(_("Choose the exchange in which he was released."))
     if kind != DispositionKind.EXCHANGED:
         exchange = None
+    before = Disposition.objects.filter(case=locked).values_list("kind", flat=True).first()
     disposition, _created = Disposition.objects.update_or_create(
         case=locked,
         defaults={"kind": kind, "exchange": exchange, "note": note or None, "recorded_by": actor},
@@ -176,7 +177,8 @@ def case_set_disposition(
         actor=actor,
         note=note,
         data={"disposition": str(kind)},
-        stat=f"disposition.{kind}",
+        # (counted when the kind is new: a changed note is not another person released)
+        stat=f"disposition.{kind}" if before != kind else None,
         action="case.disposition",
         fields=("disposition", "note") if note else ("disposition",),
     )

@@ -18,12 +18,13 @@ from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.utils.translation import gettext as _g
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from lifeline.audit.services import audit_record
 from lifeline.cases import metrics as case_metrics
+from lifeline.core.channels import Channel, Language
 from lifeline.core.models import Role, User
 from lifeline.core.parsing import clean_text
 from lifeline.phone import metrics as operator_metrics
@@ -108,24 +109,47 @@ def _date(value: object, default: date) -> date:
         return default
 
 
-def period_from(query: QueryDict) -> Period:
-    """The period asked for, within bounds (dates 2000 … a year ahead, at most ~400 rows)."""
+def period_from(query: QueryDict, latest: date | None = None) -> Period:
+    """The period asked for, within bounds (dates 2000 … a year ahead, at most ~400 rows),
+    ending by ``latest`` if given (the press: the public figures' cut-off, never today)."""
     today = timezone.now().date()
+    if latest is not None:
+        today = min(today, latest)
     period = query.get("period", "month")
     if period not in figures.PERIODS:
         period = "month"
     default_start = {"day": today - timedelta(days=30), "week": today - timedelta(weeks=12)}.get(
         period, today.replace(day=1) - timedelta(days=365)
     )
-    earliest, latest = date(2000, 1, 1), today + timedelta(days=366)
-    start = min(max(_date(query.get("start"), default_start), earliest), latest)
-    end = min(max(_date(query.get("end"), today), earliest), latest)
+    earliest = date(2000, 1, 1)
+    last = today if latest is not None else today + timedelta(days=366)
+    start = min(max(_date(query.get("start"), default_start), earliest), last)
+    end = min(max(_date(query.get("end"), today), earliest), last)
     if start > end:
         start, end = end, start
     limit = {"day": timedelta(days=400), "week": timedelta(weeks=400)}.get(period)
     if limit is not None and end - start > limit:
         start = end - limit
     return Period(period, start, end)
+
+
+def _period_label(when: date, period: str) -> str:
+    if period == "month":
+        return when.strftime("%Y-%m")
+    if period == "week":
+        year, week, _day = when.isocalendar()
+        return f"{year}-W{week:02d} ({when.isoformat()})"
+    return when.isoformat()
+
+
+def _key_label(by: str, key: str) -> str:
+    """A channel or language by its name; a code we do not know (an old row) as it is."""
+    choices = {"channel": Channel, "language": Language}.get(by)
+    if not key:
+        return "—"
+    if choices is not None and key in choices.values:
+        return str(choices(key).label)
+    return key
 
 
 def _seconds(value: float | None) -> float | None:
@@ -155,9 +179,14 @@ def tables(actor: User, p: Period, only: str | None = None) -> dict[str, Table]:
             _("Over time"),
             [_("Period"), *(figures.KINDS[kind] for kind in SERIES)],
             [
-                [when.isoformat(), *(counts[k] for k in SERIES)]
+                [_period_label(when, p.period), *(counts[k] for k in SERIES)]
                 for when, counts in figures.series(SERIES, p.start, p.end, p.period)
             ],
+            _(
+                "Weeks start on Monday; days are UTC days. The first and the last period count"
+                " only the days from %(start)s to %(end)s."
+            )
+            % {"start": p.start.isoformat(), "end": p.end.isoformat()},
         )
     splits = [
         ("channels", "channel", _("First contacts by channel"), _("Channel")),
@@ -170,7 +199,10 @@ def tables(actor: User, p: Period, only: str | None = None) -> dict[str, Table]:
             found = figures.split(kind, by, p.start, p.end)
             keys = [str(h) for h in range(24)] if by == "hour" else list(found)
             out[name] = Table(
-                name, title, [header, count], [[key or "—", found.get(key, 0)] for key in keys]
+                name,
+                title,
+                [header, count],
+                [[_key_label(by, key), found.get(key, 0)] for key in keys],
             )
     if wanted("times"):
         out["times"] = Table(
@@ -205,7 +237,7 @@ def tables(actor: User, p: Period, only: str | None = None) -> dict[str, Table]:
         team = operator_metrics.operator_figures(p.since, p.until)
         rows = [
             [
-                f.name or _g("Whole team"),
+                f.name or gettext("Whole team"),
                 f.conversations,
                 _seconds(f.first_response_median),
                 f.calls_answered,
@@ -229,10 +261,18 @@ def tables(actor: User, p: Period, only: str | None = None) -> dict[str, Table]:
     return out
 
 
+def _latest(actor: User) -> date | None:
+    """The last day this user's figures may count: the press sees no live operational count
+    (an operation requested this week, say), only what the public figures' delay allows."""
+    if actor.role == Role.SUPERVISOR:
+        return None
+    return figures.cutoff(timezone.now().date())
+
+
 @role_required(Role.SUPERVISOR, Role.PRESS)
 @require_GET
 def dashboard(request: HttpRequest, actor: User) -> HttpResponse:
-    p = period_from(request.GET)
+    p = period_from(request.GET, _latest(actor))
     found = tables(actor, p)
     series = found["series"].rows
     funnel = found["funnel"].rows
@@ -247,14 +287,13 @@ def dashboard(request: HttpRequest, actor: User) -> HttpResponse:
             "end": p.end,
             "query": p.query(),
             "tables": found,
-            "chart": bars([(str(row[0]), int(row[1] or 0)) for row in series]),
+            "series_chart": bars([(str(row[0]), int(row[1] or 0)) for row in series]),
             "funnel_chart": bars([(str(row[0]), int(row[1] or 0)) for row in funnel]),
             "chart_w": CHART_W,
             "chart_h": CHART_H,
             "public": public,
-            "public_rows": [
-                (figures.KINDS[kind], figures.shown(public.totals[kind])) for kind in public.kinds
-            ],
+            "public_rows": figures.public_table(public).totals,
+            "latest": _latest(actor),
         },
     )
 
@@ -265,7 +304,7 @@ def export(request: HttpRequest, actor: User, name: str, fmt: str) -> HttpRespon
     """One table as CSV or XLSX, for the same period as the page; the export is audited."""
     if fmt not in ("csv", "xlsx"):
         raise Http404
-    p = period_from(request.GET)
+    p = period_from(request.GET, _latest(actor))
     table = tables(actor, p, only=name).get(name)
     if table is None:
         raise Http404
@@ -342,7 +381,7 @@ def publication(request: HttpRequest, actor: User) -> HttpResponse:
                     object_id="public",
                     fields=[*(f"+{k}" for k in added), *(f"-{k}" for k in removed)],
                 )
-        messages.success(request, _g("The public figures page now shows what you chose."))
+        messages.success(request, gettext("The public figures page now shows what you chose."))
         return redirect("console:figures_publication")
     return render(
         request,

@@ -1,5 +1,5 @@
 """Rebuild missing statistics events from the records they describe, then count them into the
-rollups. For each kind, day, channel and language, the events the cases, contacts, calls and
+rollups. For each kind, day and channel, the events the cases, contacts, calls and
 exchanges imply are compared with the events counted (and waiting to be); only the difference
 is added, so running it twice adds nothing. Use it after a restore, an upgrade that adds a kind,
 or a bug that lost events. Nothing personal is read: times, channels, languages and statuses only.
@@ -31,7 +31,7 @@ from lifeline.stats import rollups
 from lifeline.stats.models import StatEvent, StatRollup
 
 Key = tuple[str, datetime, str, str]  # kind, hour, channel, language
-DayKey = tuple[str, date, str, str]  # kind, day, channel, language
+DayKey = tuple[str, date, str]  # kind, day, channel
 Source = tuple[str, datetime | None, str, str, int | None]  # ... and the event's value
 
 
@@ -87,28 +87,29 @@ def implied() -> Iterator[Source]:
 
 def missing(sources: Iterable[Source]) -> dict[Key, list[int | None]]:
     """For each key, the values of the events to add (as many as are missing). Compared per
-    day with what is counted (the rollups, and the events not yet counted), so raw events
-    deleted after counting are not counted twice; the added events take the hours of the
-    latest records of their day."""
-    wanted: dict[DayKey, list[tuple[datetime, int | None]]] = defaultdict(list)
+    kind, day and channel with what is counted (the rollups, and the events not yet counted),
+    so raw events deleted after counting are not counted twice; the language is left out of
+    the comparison, since a person may change his language after the event was recorded. The
+    added events take the hours and languages of the latest records of their day."""
+    wanted: dict[DayKey, list[tuple[datetime, str, int | None]]] = defaultdict(list)
     for kind, at, channel, language, value in sources:
         if at is not None:
             hour = _hour(at)
-            wanted[(kind, hour.date(), channel or "", language or "")].append((hour, value))
+            wanted[(kind, hour.date(), channel or "")].append((hour, language or "", value))
     kinds = {key[0] for key in wanted}
     have: Counter[DayKey] = Counter()
-    for day, kind, channel, language, count in StatRollup.objects.filter(
-        kind__in=kinds
-    ).values_list("day", "kind", "channel", "language", "count"):
-        have[(kind, day, channel, language)] += count
-    for kind, hour, channel, language in StatEvent.objects.filter(
-        kind__in=kinds, rolled=False
-    ).values_list("kind", "hour", "channel", "language"):
-        have[(kind, _hour(hour).date(), channel, language)] += 1
+    for day, kind, channel, count in StatRollup.objects.filter(kind__in=kinds).values_list(
+        "day", "kind", "channel", "count"
+    ):
+        have[(kind, day, channel)] += count
+    for kind, hour, channel in StatEvent.objects.filter(kind__in=kinds, rolled=False).values_list(
+        "kind", "hour", "channel"
+    ):
+        have[(kind, _hour(hour).date(), channel)] += 1
     out: dict[Key, list[int | None]] = defaultdict(list)
     for key, found in wanted.items():
-        kind, _day, channel, language = key
-        for hour, value in sorted(found, key=lambda f: f[0])[have[key] :]:
+        kind, _day, channel = key
+        for hour, language, value in sorted(found, key=lambda f: f[0])[have[key] :]:
             out[(kind, hour, channel, language)].append(value)
     return out
 
