@@ -20,6 +20,16 @@ def _fresh_keyring() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def _fresh_blocks() -> Iterator[None]:
+    """Each test reads the sender blocks of its own database, not an earlier test's."""
+    from lifeline.contacts import blocks
+
+    blocks.forget()
+    yield
+    blocks.forget()
+
+
+@pytest.fixture(autouse=True)
 def _english() -> Iterator[None]:
     """Messages are asserted in English unless a test switches language itself."""
     with translation.override("en"):

@@ -55,6 +55,8 @@ ACTION_LABELS: dict[str, Any] = {
     "operation.approved": _("Operation approved"),
     "phone.blocked": _("Number blocked"),
     "phone.unblocked": _("Number unblocked"),
+    "sender.blocked": _("Sender blocked"),
+    "sender.unblocked": _("Sender unblocked"),
     "phone.missed_seen": _("Missed calls seen"),
     "phone.popup": _("Caller card shown"),
     "staff.login": _("Signed in"),

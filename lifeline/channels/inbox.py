@@ -26,6 +26,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from lifeline.contacts import blocks
 from lifeline.conversations.delivery import Reply
 from lifeline.conversations.models import Conversation
 from lifeline.core.db import serial_write
@@ -222,6 +223,13 @@ def process_batch(
 
 
 def _process_one(event: InboundEvent) -> None:
+    if blocks.blocked(event.channel, event.ordering_key):
+        # Arrived before the block: dropped unprocessed, its content purged.
+        event.status = InboundStatus.BLOCKED
+        event.payload = None
+        event.processed_at = timezone.now()
+        event.save(update_fields=["status", "payload", "processed_at"])
+        return
     handler = _handler(event.channel)
     try:
         with transaction.atomic():

@@ -17,6 +17,7 @@ class InboundStatus(models.TextChoices):
     DONE = "done", _("Processed")  # its effects are committed; payload purged
     FAILED = "failed", _("Failed")  # gave up after retries; payload kept until resolved
     DISCARDED = "discarded", _("Discarded")  # a supervisor gave it up; payload purged
+    BLOCKED = "blocked", _("Dropped: the sender is blocked")  # payload purged, not processed
 
 
 class InboundEvent(SealedModel):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from lifeline.contacts import blocks
 from lifeline.core import crypto
 from lifeline.core.channels import Channel
 
@@ -52,18 +53,22 @@ def chat_id_of(data: dict[str, Any]) -> int | None:
 
 
 def accept(data: dict[str, Any]) -> bool:
-    """Commit the update (a redelivery is a no-op). False for a kind Lifeline does not read."""
+    """Commit the update (a redelivery is a no-op). False for a kind Lifeline does not read, or
+    from a sender a supervisor blocked (:mod:`lifeline.contacts.blocks`): dropped unstored."""
     update_id = _id(data.get("update_id"))
     if update_id < 0:
         raise NotAnUpdate("negative update id")
     chat_id = chat_id_of(data)
     if chat_id is None:
         return False
+    key = crypto.telegram_id_index(chat_id)
+    if blocks.blocked(Channel.TELEGRAM, key):
+        return False  # a blocked sender: acknowledged, and dropped before anything is stored
     inbox.inbound_accept(
         channel=Channel.TELEGRAM,
         external_id=str(update_id),
         payload=data,
-        ordering_key=crypto.telegram_id_index(chat_id),
+        ordering_key=key,
         arrival=update_id,
     )
     return True

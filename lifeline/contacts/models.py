@@ -71,3 +71,30 @@ def identity_index(channel: str, address: str) -> str:
     if channel == Channel.PHONE:
         return crypto.phone_index(address)
     return crypto.web_token_index(address)
+
+
+class BlockReason(models.TextChoices):
+    FLOOD = "flood", _("Flooding")
+    PROBE = "probe", _("Probing, false applications")
+    ABUSE = "abuse", _("Abuse or threats")
+    OTHER = "other", _("Other")
+
+
+class SenderBlock(models.Model):
+    """A sender a supervisor blocked until a time: his Telegram account, web chat or phone
+    number (the identity, known by its blind index). His messages are acknowledged and dropped
+    before any processing (:mod:`lifeline.contacts.blocks`). No free text: a reason from a list."""
+
+    identity = models.ForeignKey(Identity, on_delete=models.CASCADE, related_name="blocks")
+    reason = models.CharField(max_length=16, choices=BlockReason.choices)
+    until = models.DateTimeField(db_index=True)
+    created_by = models.ForeignKey(
+        "core.User", on_delete=models.PROTECT, related_name="+", editable=False
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"block of {self.identity_id} until {self.until:%Y-%m-%d %H:%M}"

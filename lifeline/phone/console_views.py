@@ -18,6 +18,9 @@ from lifeline.cases.models import Case
 from lifeline.cases.selectors import cases_visible_to
 from lifeline.console.decorators import role_required
 from lifeline.console.views.common import bad_request
+from lifeline.contacts import blocks as blocks_
+from lifeline.contacts.models import SenderBlock
+from lifeline.conversations.models import Conversation
 from lifeline.core.models import Role, User
 from lifeline.core.parsing import object_id
 
@@ -139,6 +142,15 @@ def popup(request: HttpRequest, actor: User) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def blocks(request: HttpRequest, actor: User) -> HttpResponse:
     if request.method == "POST":
+        if request.POST.get("action") == "unblock":
+            pk = object_id(request.POST.get("block"))
+            if pk is None:
+                return bad_request(request)
+            found = SenderBlock.objects.filter(pk=pk).first()
+            if found is not None:
+                blocks_.unblock_sender(actor=actor, block=found)
+                messages.success(request, _("Unblocked: his messages are read again."))
+            return redirect("console:blocks")
         if request.POST.get("action") == "remove":
             pk = object_id(request.POST.get("rule"))
             if pk is None:  # "x", "²", or beyond the column
@@ -171,5 +183,13 @@ def blocks(request: HttpRequest, actor: User) -> HttpResponse:
         "console/calls/blocks.html",
         {
             "rules": BlockRule.objects.select_related("created_by").order_by("-created_at"),
+            "senders": [
+                (block, _latest_conversation(block.identity_id))
+                for block in blocks_.active_blocks()
+            ],
         },
     )
+
+
+def _latest_conversation(identity_id: UUID) -> Conversation | None:
+    return Conversation.objects.filter(identity_id=identity_id).order_by("-created_at").first()

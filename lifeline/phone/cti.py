@@ -20,6 +20,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from lifeline.audit.services import audit_record
+from lifeline.contacts import blocks
 from lifeline.contacts.models import Identity
 from lifeline.core import crypto
 from lifeline.core.channels import Channel
@@ -92,6 +93,8 @@ def _phone_index(number: str) -> str:
 
 def is_blocked(number: str) -> bool:
     index = _phone_index(number)
+    if index and blocks.blocked(Channel.PHONE, index):  # blocked for a time, from his calls
+        return True
     if index and BlockRule.objects.filter(number_index=index).exists():
         return True
     try:

@@ -24,8 +24,10 @@ from django.views.decorators.http import (
 )
 
 from lifeline.channels import inbox, webchat
+from lifeline.contacts import blocks
 from lifeline.conversations.models import Conversation
 from lifeline.core import limits
+from lifeline.core.channels import Channel
 from lifeline.core.db import serial_write, serial_write_if_free
 from lifeline.stats import figures
 from lifeline.stats.services import visit_record
@@ -220,6 +222,9 @@ def chat(request: HttpRequest) -> HttpResponse:
             status=400,
         )
     incoming = _device(request)
+    if incoming is not None and blocks.blocked(Channel.WEB, incoming.ordering_key):
+        # A chat a supervisor blocked: acknowledged like any message, and dropped unstored.
+        return HttpResponseRedirect(reverse("public:chat") + "#end")
     if _over_limit(incoming):
         return render(
             request,

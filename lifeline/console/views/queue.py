@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Max, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -22,6 +23,8 @@ from lifeline.cases.models import (
     CaseStatus,
 )
 from lifeline.channels.models import OutboundMessage, OutboundStatus
+from lifeline.contacts import blocks
+from lifeline.contacts.models import BlockReason
 from lifeline.conversations import services as conversations
 from lifeline.conversations.models import (
     Attachment,
@@ -123,6 +126,16 @@ def conversation(request: HttpRequest, actor: User, conversation_id: UUID) -> Ht
                     safe_time=request.POST.get("safe_time", ""),
                 )
                 notice = _("Call back recorded. It is on the Missed calls page.")
+            elif action == "block" and item.identity is not None:
+                block = blocks.block_sender(
+                    actor=actor,
+                    identity=item.identity,
+                    hours=request.POST.get("hours"),
+                    reason=request.POST.get("reason"),
+                )
+                notice = _(
+                    "Blocked until %(until)s: his messages are acknowledged and dropped unread."
+                ) % {"until": timezone.localtime(block.until).strftime("%Y-%m-%d %H:%M")}
             elif action == "assign" and actor.role == Role.SUPERVISOR:
                 assignee = User.objects.get(pk=_int(request.POST.get("assignee")))
                 conversations.conversation_assign(conversation=item, actor=actor, assignee=assignee)
@@ -205,6 +218,13 @@ def _conversation_context(
         if user.role == Role.SUPERVISOR
         else [],
         "can_reply": item.assignee_id == user.pk or user.role == Role.SUPERVISOR,
+        # Supervisors block a sender for a time; everyone sees that he is blocked.
+        "block": blocks.active_blocks().filter(identity_id=item.identity_id).first()
+        if item.identity_id
+        else None,
+        "can_block": user.role == Role.SUPERVISOR and item.identity_id is not None,
+        "block_durations": list(blocks.DURATIONS.items()),
+        "block_reasons": BlockReason.choices,
         # Stage 2 that the bot could not confirm: the operator may check the code words here.
         "can_reidentify": item.priority > 0 and not reidentified,
         "open": item.status != ConversationStatus.CLOSED,
