@@ -152,14 +152,16 @@ def device_post(value: str | None, message_id: str, *, language: str) -> Device:
     try:
         with transaction.atomic():
             contact = Contact.objects.create(language=language)
-            Identity.objects.create(
+            identity = Identity.objects.create(
                 contact=contact,
                 channel=Channel.WEB,
                 address=key,
                 device_tag=_tag(secret),
                 device_tag_at=now,
             )
-            stat_record(kind="contact.new", channel=Channel.WEB, language=language)
+            stat_record(
+                kind="contact.new", channel=Channel.WEB, language=language, at=identity.created_at
+            )
     except IntegrityError:  # the same first message, doubled, at the same moment
         pass
     return Device(key, secret)

@@ -20,7 +20,9 @@ def identity_get_or_create(*, channel: str, address: str, language: str = "ru") 
         with transaction.atomic():
             contact = Contact.objects.create(language=language)
             identity = Identity.objects.create(contact=contact, channel=channel, address=address)
-            stat_record(kind="contact.new", channel=channel, language=language)
+            stat_record(
+                kind="contact.new", channel=channel, language=language, at=identity.created_at
+            )
             return identity
     except IntegrityError:  # a concurrent first message from the same address won the race
         return Identity.objects.get(channel=channel, address_index=index)

@@ -228,7 +228,12 @@ def conversation_input(
         )
         conversation.last_message_at = timezone.now()
         conversation.save(update_fields=["last_message_at"])
-        stat_record(kind="message.in", channel=conversation.channel, language=conversation.language)
+        stat_record(
+            kind="message.in",
+            channel=conversation.channel,
+            language=conversation.language,
+            at=incoming.created_at,
+        )
         with override(conversation.language):
             failures_before = secret_run.failed_reidentifications if secret_run else 0
             replies = _dispatch(conversation, text, run)

@@ -21,6 +21,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext, override
 from PIL import Image, ImageOps
 
+from lifeline.stats.services import stat_record
+
 from .delivery import Reply
 from .host import _active_run, _awaiting_secret, count_unread
 from .models import Attachment, Conversation, Direction, MediaKind, MediaStatus, Message
@@ -87,6 +89,12 @@ def receive(
     attachment = Attachment.objects.create(message=message, kind=kind)
     conversation.last_message_at = timezone.now()
     conversation.save(update_fields=["last_message_at"])
+    stat_record(
+        kind="message.in",
+        channel=conversation.channel,
+        language=conversation.language,
+        at=message.created_at,
+    )
     count_unread(conversation)
     with override(conversation.language):
         if kind == MediaKind.PHOTO:

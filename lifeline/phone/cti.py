@@ -157,7 +157,9 @@ def _new_call(pbx: str, call_id: str, data: dict[str, Any]) -> Answer:
     if not number or len(number) > MAX_NUMBER_LENGTH:
         raise CtiError(400, "'from' is a phone number")
     now = timezone.now()
-    blocked = is_blocked(number)
+    direction = clean_text(data.get("direction") or "in", max_length=8)
+    inbound = direction == "in"  # an outbound leg (a call back) is not a call received
+    blocked = inbound and is_blocked(number)
     index = _phone_index(number)
     identity = (
         Identity.objects.filter(channel=Channel.PHONE, address_index=index).first()
@@ -169,7 +171,7 @@ def _new_call(pbx: str, call_id: str, data: dict[str, Any]) -> Answer:
             Call.objects.create(
                 call_id=call_id,
                 pbx=pbx,
-                direction=clean_text(data.get("direction") or "in", max_length=8),
+                direction=direction,
                 caller=number,
                 caller_index=index,
                 line=clean_text(data.get("to") or "", max_length=32),
@@ -181,10 +183,23 @@ def _new_call(pbx: str, call_id: str, data: dict[str, Any]) -> Answer:
     except IntegrityError:
         raise CtiError(400, f"callId {call_id} was already used") from None
     if blocked:
-        stat_record(kind="call.blocked", channel=Channel.PHONE)
+        stat_record(kind="call.blocked", channel=Channel.PHONE, at=now)
         return Answer({"ok": True, "action": "reject", "reason": "busy"})
-    stat_record(kind="call.received", channel=Channel.PHONE)
+    if inbound:
+        stat_record(kind="call.received", channel=Channel.PHONE, at=now)
+        if index and identity is None and not _rang_before(index, call_id):
+            # A number never heard before is a first contact, as a new chat is.
+            stat_record(kind="contact.new", channel=Channel.PHONE, at=now)
     return Answer({"ok": True, "action": "accept"})
+
+
+def _rang_before(index: str, call_id: str) -> bool:
+    return (
+        Call.objects.filter(caller_index=index, direction="in")
+        .exclude(call_id=call_id)
+        .exclude(status=CallStatus.REJECTED)
+        .exists()
+    )
 
 
 def _answer(call: Call, data: dict[str, Any]) -> Answer:
@@ -196,11 +211,13 @@ def _answer(call: Call, data: dict[str, Any]) -> Answer:
     call.answered_at = now
     call.status = CallStatus.ANSWERED
     call.save(update_fields=["answered_by", "answered_at", "status"])
-    stat_record(
-        kind="call.answered",
-        channel=Channel.PHONE,
-        value=int((now - call.ringing_at).total_seconds()),
-    )
+    if call.direction == "in":
+        stat_record(
+            kind="call.answered",
+            channel=Channel.PHONE,
+            value=int((now - call.ringing_at).total_seconds()),
+            at=now,
+        )
     return Answer({"ok": True})
 
 
@@ -210,14 +227,17 @@ def _hangup(call: Call, data: dict[str, Any]) -> Answer:
     call.ended_at = now
     if call.status == CallStatus.RINGING:
         call.status = CallStatus.MISSED
-        stat_record(kind="call.missed", channel=Channel.PHONE)
+        if call.direction == "in":
+            stat_record(kind="call.missed", channel=Channel.PHONE, at=now)
     elif call.status == CallStatus.ANSWERED:
         call.status = CallStatus.ENDED
-        stat_record(
-            kind="call.ended",
-            channel=Channel.PHONE,
-            value=int((now - (call.answered_at or now)).total_seconds()),
-        )
+        if call.direction == "in":
+            stat_record(
+                kind="call.ended",
+                channel=Channel.PHONE,
+                value=int((now - (call.answered_at or now)).total_seconds()),
+                at=now,
+            )
     call.save(update_fields=["cause", "ended_at", "status"])
     return Answer({"ok": True})
 

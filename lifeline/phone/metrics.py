@@ -89,7 +89,7 @@ def operator_figures(since: datetime, until: datetime) -> TeamFigures:
         if asked_at is not None:
             row(sender_id).first_responses.append((answered_at - asked_at).total_seconds())
     for user_id, ringing_at, picked_up in Call.objects.filter(
-        answered_by__isnull=False, answered_at__gte=since, answered_at__lt=until
+        direction="in", answered_by__isnull=False, answered_at__gte=since, answered_at__lt=until
     ).values_list("answered_by_id", "ringing_at", "answered_at"):
         figures = row(user_id)
         figures.calls_answered += 1
@@ -107,6 +107,6 @@ def operator_figures(since: datetime, until: datetime) -> TeamFigures:
         answer_waits=[s for f in operators for s in f.answer_waits],
     )
     missed = Call.objects.filter(
-        status=CallStatus.MISSED, ringing_at__gte=since, ringing_at__lt=until
+        direction="in", status=CallStatus.MISSED, ringing_at__gte=since, ringing_at__lt=until
     ).count()
     return TeamFigures(operators, team, missed)

@@ -18,6 +18,7 @@ from ..errors import (
 )
 from ..models import (
     Case,
+    CaseEvent,
     CaseEventKind,
     CaseStatus,
     Disposition,
@@ -102,7 +103,7 @@ def exchange_record(
     _check_role(actor, EXCHANGE_ROLES, _("record an exchange"))
     values = _exchange_values(date, released_by_ukraine, released_by_russia, place, note)
     exchange = Exchange.objects.create(**values)
-    stat_record(kind="exchange.recorded")
+    stat_record(kind="exchange.recorded", at=exchange.created_at)
     audit_record(
         actor=actor,
         action="exchange.recorded",
@@ -166,7 +167,12 @@ def case_set_disposition(
         raise MissingRequirement(_("Choose the exchange in which he was released."))
     if kind != DispositionKind.EXCHANGED:
         exchange = None
-    before = Disposition.objects.filter(case=locked).values_list("kind", flat=True).first()
+    # Counted once per person and kind: a note changed, or a kind he had before, is not
+    # another person exchanged (the kinds he had are in his case's events).
+    had = {
+        (event.data or {}).get("disposition")
+        for event in CaseEvent.objects.filter(case=locked, kind=CaseEventKind.DISPOSITION)
+    }
     disposition, _created = Disposition.objects.update_or_create(
         case=locked,
         defaults={"kind": kind, "exchange": exchange, "note": note or None, "recorded_by": actor},
@@ -177,8 +183,7 @@ def case_set_disposition(
         actor=actor,
         note=note,
         data={"disposition": str(kind)},
-        # (counted when the kind is new: a changed note is not another person released)
-        stat=f"disposition.{kind}" if before != kind else None,
+        stat=f"disposition.{kind}" if str(kind) not in had else None,
         action="case.disposition",
         fields=("disposition", "note") if note else ("disposition",),
     )

@@ -57,7 +57,7 @@ def _record(
         data=dict(data) if data else None,
     )
     if stat:
-        stat_record(kind=stat, channel=case.channel, language=case.language)
+        stat_record(kind=stat, channel=case.channel, language=case.language, at=event.created_at)
     audit_record(
         actor=actor,
         actor_label=actor_label,

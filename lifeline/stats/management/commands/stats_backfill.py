@@ -21,11 +21,12 @@ from lifeline.cases.models import (
     CaseEvent,
     CaseEventKind,
     CaseStatus,
-    Disposition,
     Exchange,
     Operation,
 )
 from lifeline.contacts.models import Identity
+from lifeline.conversations.models import Direction, Message
+from lifeline.core.channels import Channel
 from lifeline.phone.models import Call, CallStatus
 from lifeline.stats import rollups
 from lifeline.stats.models import StatEvent, StatRollup
@@ -60,22 +61,50 @@ def implied() -> Iterator[Source]:
         "requested_at", "case__channel", "case__language"
     ).iterator():
         yield "operation.requested", at, channel, language, None
-    for kind, at, channel, language in Disposition.objects.values_list(
-        "kind", "recorded_at", "case__channel", "case__language"
-    ).iterator():
-        yield f"disposition.{kind}", at, channel, language, None
+    had: set[tuple[object, str]] = set()
+    for event in (
+        CaseEvent.objects.filter(kind=CaseEventKind.DISPOSITION)
+        .select_related("case")
+        .only("id", "case_id", "data", "created_at", "case__channel", "case__language")
+        .order_by("created_at")
+        .iterator(chunk_size=500)
+    ):
+        kind = str((event.data or {}).get("disposition") or "")  # (a kind, nothing personal)
+        if kind and (event.case_id, kind) not in had:  # once per person and kind, as recorded
+            had.add((event.case_id, kind))
+            yield (
+                f"disposition.{kind}",
+                event.created_at,
+                event.case.channel,
+                event.case.language,
+                None,
+            )
     for at in Exchange.objects.values_list("created_at", flat=True).iterator():
         yield "exchange.recorded", at, "", "", None
-    for at, channel, language in Identity.objects.values_list(
-        "created_at", "channel", "contact__language"
+    phones: dict[str, datetime] = {}  # a number's first contact: a call or its identity
+    for at, channel, language, index in Identity.objects.values_list(
+        "created_at", "channel", "contact__language", "address_index"
     ).iterator():
-        yield "contact.new", at, channel, language, None
-    for status, ringing, answered, ended in Call.objects.values_list(
-        "status", "ringing_at", "answered_at", "ended_at"
-    ).iterator():
+        if channel == Channel.PHONE:
+            phones[index] = min(at, phones.get(index, at))
+        else:
+            yield "contact.new", at, channel, language, None
+    for at, channel, language in (
+        Message.objects.filter(direction=Direction.IN)
+        .values_list("created_at", "conversation__channel", "conversation__language")
+        .iterator()
+    ):
+        yield "message.in", at, channel, language, None
+    for status, ringing, answered, ended, index in (
+        Call.objects.filter(direction="in")
+        .values_list("status", "ringing_at", "answered_at", "ended_at", "caller_index")
+        .iterator()
+    ):
         if status == CallStatus.REJECTED:
             yield "call.blocked", ringing, "phone", "", None
             continue
+        if index:
+            phones[index] = min(ringing, phones.get(index, ringing))
         yield "call.received", ringing, "phone", "", None
         if answered is not None:
             yield "call.answered", answered, "phone", "", _seconds(answered, ringing)
@@ -83,6 +112,8 @@ def implied() -> Iterator[Source]:
             yield "call.missed", ended or ringing, "phone", "", None
         elif status == CallStatus.ENDED and ended is not None:
             yield "call.ended", ended, "phone", "", _seconds(ended, answered)
+    for at in phones.values():
+        yield "contact.new", at, "phone", "", None
 
 
 def missing(sources: Iterable[Source]) -> dict[Key, list[int | None]]:
