@@ -6,6 +6,7 @@ from uuid import UUID
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import OuterRef, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -183,13 +184,12 @@ def blocks(request: HttpRequest, actor: User) -> HttpResponse:
         "console/calls/blocks.html",
         {
             "rules": BlockRule.objects.select_related("created_by").order_by("-created_at"),
-            "senders": [
-                (block, _latest_conversation(block.identity_id))
-                for block in blocks_.active_blocks()
-            ],
+            "senders": blocks_.active_blocks().annotate(
+                conversation_id=Subquery(
+                    Conversation.objects.filter(identity_id=OuterRef("identity_id"))
+                    .order_by("-created_at")
+                    .values("pk")[:1]
+                )
+            ),
         },
     )
-
-
-def _latest_conversation(identity_id: UUID) -> Conversation | None:
-    return Conversation.objects.filter(identity_id=identity_id).order_by("-created_at").first()

@@ -97,6 +97,8 @@ def test_a_blocked_telegram_sender_is_acknowledged_and_never_processed(staff: St
     assert "7001" not in json.dumps(list(entries.values()), default=str)
     # The block list shows both; unblocking reads him again.
     listing = supervisor.get("/console/blocks/").content.decode()
+    assert listing.count('id="senders"') == 1
+    assert "<" not in listing.split("<title>", 1)[1].split("</title>", 1)[0]
     rows = listing.split('id="senders"', 1)[1].split("<tbody>", 1)[1].split("</tbody>")[0]
     assert rows.count("<tr>") == 2
     assert "Flooding" in rows

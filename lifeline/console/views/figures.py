@@ -272,7 +272,8 @@ def _latest(actor: User) -> date | None:
 @role_required(Role.SUPERVISOR, Role.PRESS)
 @require_GET
 def dashboard(request: HttpRequest, actor: User) -> HttpResponse:
-    p = period_from(request.GET, _latest(actor))
+    latest = _latest(actor)
+    p = period_from(request.GET, latest)
     found = tables(actor, p)
     series = found["series"].rows
     funnel = found["funnel"].rows
@@ -293,7 +294,7 @@ def dashboard(request: HttpRequest, actor: User) -> HttpResponse:
             "chart_h": CHART_H,
             "public": public,
             "public_rows": figures.public_table(public).totals,
-            "latest": _latest(actor),
+            "latest": latest,
         },
     )
 
