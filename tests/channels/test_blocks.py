@@ -188,3 +188,25 @@ def test_a_blocked_web_chat_and_a_blocked_phone_number(staff: Staff) -> None:
     blocks.forget()  # (the block commits with the test's transaction)
     assert cti.is_blocked("+380501234567")
     assert not cti.is_blocked("+380501234568")
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        {"hours": "9" * 5000},
+        {"hours": "\x00"},
+        {"hours": "٣"},
+        {"hours": "-24"},
+        {"reason": "ж" * 10000},
+        {"reason": "flood\x00"},
+    ],
+)
+def test_crafted_block_forms_are_a_clear_400(staff: Staff, form: dict[str, str]) -> None:
+    _webhook(update(1, 7301, "/start"))
+    inbox.process_all()
+    supervisor = _console(staff.supervisor)
+    assert _block(supervisor, _conversation_of(7301), **form).status_code == 400
+    assert not SenderBlock.objects.exists()
+    for block in ("9" * 40, "-1", "0x10", "１"):
+        response = supervisor.post("/console/blocks/", {"action": "unblock", "block": block})
+        assert response.status_code in (302, 400), block
