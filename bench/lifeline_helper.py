@@ -45,7 +45,7 @@ def seed(chats: int, inputs: int, first_update_id: int) -> dict[str, object]:
         text = INTAKE[round_ % len(INTAKE)]
         for chat in range(chats):
             update_id += 1
-            if store_update(update(update_id, 710_000_000 + chat, text)) is not None:
+            if store_update(update(update_id, 710_000_000 + chat, text)):
                 stored += 1
     return {"stored": stored, "seconds": time.perf_counter() - start}
 

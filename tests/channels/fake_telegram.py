@@ -1,6 +1,9 @@
 """A fake Telegram Bot API server on 127.0.0.1 for tests: records calls, can fail or hang.
 
-aiogram is pointed at it through its API-server setting; nothing reaches the internet."""
+Lifeline's Bot API client (lifeline.channels.botapi) is pointed at it through
+``LIFELINE_TELEGRAM_API_BASE``; nothing reaches the internet. Every call is held to aiogram's
+model of the Bot API method it names: a call aiogram would not accept is answered 400, as
+Telegram would, and listed in ``invalid`` (tests assert it stays empty)."""
 
 from __future__ import annotations
 
@@ -13,7 +16,34 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiogram.methods
+import pydantic
 from aiohttp import web
+
+
+def _invalid(method: str, data: dict[str, Any]) -> str:
+    """Why aiogram's model of ``method`` refuses these parameters ("" if it accepts them).
+    An uploaded file (bytes) stands as a file id: aiogram models uploads as its own objects."""
+    name = method[:1].upper() + method[1:]
+    model = getattr(aiogram.methods, name, None)
+    if model is None:
+        return f"no Bot API method {method}"
+    fields = {k: ("uploaded-file" if isinstance(v, bytes) else v) for k, v in data.items()}
+    try:
+        model.model_validate(fields)
+    except pydantic.ValidationError as exc:
+        return "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['type']}" for err in exc.errors()
+        )
+    return ""
+
+
+def _as_form(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return value
 
 
 @dataclass
@@ -36,6 +66,7 @@ class FakeTelegram:
     updates: list[dict[str, Any]] = field(default_factory=list)
     files: dict[str, bytes] = field(default_factory=dict)  # file_id -> what getFile gives
     downloads: int = 0
+    invalid: list[str] = field(default_factory=list)  # calls aiogram's models refuse
 
     #: The methods ``errors_next`` answers with its errors.
     ERRORING = frozenset(
@@ -60,8 +91,13 @@ class FakeTelegram:
 
     async def _handle(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
-        form = await request.post()
         data: dict[str, Any] = {}
+        if request.content_type == "application/json":
+            posted = await request.json()
+            data = posted if isinstance(posted, dict) else {}
+            form: Any = {}
+        else:
+            form = await request.post()
         for key, value in form.items():
             if isinstance(value, web.FileField):
                 data[key] = value.file.read()  # an uploaded photo: its bytes
@@ -74,6 +110,16 @@ class FakeTelegram:
         for key, value in list(data.items()):  # aiogram names an upload "attach://<field>"
             if isinstance(value, str) and value.startswith("attach://"):
                 data[key] = data.get(value.removeprefix("attach://"), value)
+        problem = _invalid(method, data)
+        if problem:
+            with self._lock:
+                self.invalid.append(f"{method}: {problem}")
+            return web.json_response(
+                {"ok": False, "error_code": 400, "description": f"Bad Request: {problem}"},
+                status=400,
+            )
+        # Recorded as a form would carry them (aiogram posted forms; tests read strings).
+        data = {k: _as_form(v) for k, v in data.items()}
         with self._lock:
             if self.hang_next > 0:
                 self.hang_next -= 1
@@ -215,6 +261,8 @@ class FakeTelegram:
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(10)
+        # Every call the test made was one the Bot API (as aiogram models it) accepts.
+        assert self.invalid == [], self.invalid
 
 
 def update(

@@ -129,15 +129,14 @@ def test_advice_on_deleting_the_chat_follows_the_channel() -> None:
 def test_the_faq_says_write_its_number_and_its_buttons_carry_numbers() -> None:
     from django.test import Client
 
-    from lifeline.channels.telegram import _keyboard
+    from lifeline.channels.botapi import keyboard
 
-    keyboard = _keyboard(["Что будет после сдачи в плен", "Закон «10 лет»"])
-    assert keyboard is not None
-    assert [row[0].text for row in keyboard.inline_keyboard] == [
+    rows = keyboard(["Что будет после сдачи в плен", "Закон «10 лет»"])["inline_keyboard"]
+    assert [row[0]["text"] for row in rows] == [
         "1. Что будет после сдачи в плен",
         "2. Закон «10 лет»",
     ]
-    assert [row[0].callback_data for row in keyboard.inline_keyboard] == ["b:0", "b:1"]
+    assert [row[0]["callback_data"] for row in rows] == ["b:0", "b:1"]
     from tests.public.chat_client import send
 
     client = Client(HTTP_ACCEPT_LANGUAGE="ru")

@@ -5,6 +5,7 @@ committed, so a crash never loses one."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import threading
 from typing import Any
@@ -12,32 +13,47 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from lifeline.channels.telegram import new_bot, store_update
+from lifeline.channels import botapi
+from lifeline.channels.telegram import HANDLED_UPDATES, new_api, store_update
+from lifeline.channels.telegram_accept import NotAnUpdate
+
+log = logging.getLogger(__name__)
 
 
 def poll(stop: threading.Event, *, timeout: int = 25) -> None:
     loop = asyncio.new_event_loop()
-    bot = new_bot()
-    offset = None
+    api = new_api()
+    offset: int | None = None
     try:
-        loop.run_until_complete(bot.delete_webhook(drop_pending_updates=False))
+        loop.run_until_complete(api.call("deleteWebhook", {"drop_pending_updates": False}))
         while not stop.is_set():
             try:
                 updates = loop.run_until_complete(
-                    bot.get_updates(
-                        offset=offset,
-                        timeout=timeout,
-                        allowed_updates=["message", "edited_message", "callback_query"],
+                    api.call(
+                        "getUpdates",
+                        {
+                            "offset": offset,
+                            "timeout": timeout,
+                            "allowed_updates": list(HANDLED_UPDATES),
+                        },
+                        timeout=timeout + 10,
                     )
                 )
-            except Exception:  # network trouble: wait and ask again; nothing is lost
+            except botapi.BotApiError as exc:  # network trouble: wait and ask again
+                log.warning("getUpdates failed (%s); trying again", type(exc).__name__)
                 stop.wait(5)
                 continue
-            for update in updates:
-                store_update(update.model_dump(mode="json", exclude_none=True, by_alias=True))
-                offset = update.update_id + 1
+            for update in updates if isinstance(updates, list) else []:
+                update_id = update.get("update_id") if isinstance(update, dict) else None
+                if not isinstance(update_id, int) or isinstance(update_id, bool):
+                    continue  # nothing to store and no offset to move past
+                try:
+                    store_update(update)
+                except NotAnUpdate:
+                    log.warning("an update Lifeline cannot read was dropped")
+                offset = update_id + 1
     finally:
-        loop.run_until_complete(bot.session.close())
+        loop.run_until_complete(api.close())
         loop.close()
 
 

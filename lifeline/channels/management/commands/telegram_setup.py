@@ -7,14 +7,14 @@ import asyncio
 import re
 from typing import Any
 
-from aiogram.types import BotCommand
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import override
 
-from lifeline.channels.telegram import HANDLED_UPDATES, new_bot
+from lifeline.channels import botapi
+from lifeline.channels.telegram import HANDLED_UPDATES, new_api
 
 LANGUAGES = ("ru", "uk", "en")
 #: What Telegram accepts as a webhook's secret token; long enough not to be guessed.
@@ -25,9 +25,9 @@ def texts(language: str) -> dict[str, Any]:
     with override(language):
         return {
             "commands": [
-                BotCommand(command="start", description=_("Start again")),
-                BotCommand(command="lang", description=_("Change the language")),
-                BotCommand(command="forget", description=_("Erase my data")),
+                {"command": "start", "description": _("Start again")},
+                {"command": "lang", "description": _("Change the language")},
+                {"command": "forget", "description": _("Erase my data")},
             ],
             "description": _(
                 "The «I want to live» hotline: for servicemen who do not want to "
@@ -59,20 +59,30 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS("Telegram bot configured."))
 
     async def _setup(self, url: str | None) -> None:
-        bot = new_bot()
+        api = new_api()
         try:
             if url:
                 # The address holds no secret; Telegram sends it in a header on every update.
-                await bot.set_webhook(
-                    url=url.rstrip("/") + reverse("channels:telegram_webhook"),
-                    secret_token=settings.TELEGRAM_WEBHOOK_SECRET,
-                    allowed_updates=list(HANDLED_UPDATES),
+                await api.call(
+                    "setWebhook",
+                    {
+                        "url": url.rstrip("/") + reverse("channels:telegram_webhook"),
+                        "secret_token": settings.TELEGRAM_WEBHOOK_SECRET,
+                        "allowed_updates": list(HANDLED_UPDATES),
+                    },
                 )
             for language in LANGUAGES:
                 t = texts(language)
                 code = None if language == "ru" else language  # Russian is the default
-                await bot.set_my_commands(t["commands"], language_code=code)
-                await bot.set_my_description(t["description"], language_code=code)
-                await bot.set_my_short_description(t["short"], language_code=code)
+                await api.call("setMyCommands", {"commands": t["commands"], "language_code": code})
+                await api.call(
+                    "setMyDescription", {"description": t["description"], "language_code": code}
+                )
+                await api.call(
+                    "setMyShortDescription",
+                    {"short_description": t["short"], "language_code": code},
+                )
+        except botapi.BotApiError as exc:
+            raise CommandError(f"Telegram refused: {exc}") from None
         finally:
-            await bot.session.close()
+            await api.close()
