@@ -46,7 +46,8 @@ class Config:
     backlog_inputs: int
     web_processes: int
     worker_processes: int
-    server: str  # the web server of part (c): gunicorn (production) or uvicorn
+    server: str  # the webhook's server in part (c): accept (production), gunicorn or uvicorn
+    paid_per_second: int  # part (c): the paid lane (LIFELINE_TELEGRAM_PAID_PER_SECOND)
     admin_url: str  # a PostgreSQL database to create and drop the bench databases from
     redis_url: str
     crypto_rows: int
@@ -69,7 +70,8 @@ class Config:
             backlog_inputs=env_int("BENCH_BACKLOG_INPUTS", 10),
             web_processes=env_int("BENCH_WEB_PROCESSES", 2),
             worker_processes=env_int("BENCH_WORKERS", 2),
-            server=os.environ.get("BENCH_SERVER", "gunicorn"),
+            server=os.environ.get("BENCH_SERVER", "accept"),
+            paid_per_second=env_int("BENCH_PAID_PER_SECOND", 200),
             admin_url=os.environ.get(
                 "BENCH_ADMIN_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"
             ),

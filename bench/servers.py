@@ -167,6 +167,39 @@ def server_command(server: str, port: int, processes: int, settings: str) -> lis
             "--backlog",
             "2048",
         ]
+    if server in ("accept", "bare-asgi"):
+        # The webhook's own accept server (production: lifeline-webhook.service runs
+        # `manage.py webhook_server`, which starts uvicorn exactly so), or the bare ASGI
+        # one-INSERT app under the same server (bench/bare_asgi.py).
+        app = (
+            "lifeline.channels.webhook_asgi:application"
+            if server == "accept"
+            else "bench.bare_asgi:application"
+        )
+        return [
+            PYTHON,
+            "-m",
+            "uvicorn",
+            app,
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(processes),
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--no-access-log",
+            "--lifespan",
+            "on",
+            "--log-level",
+            "warning",
+            "--backlog",
+            "2048",
+        ]
     if server == "gunicorn":
         # WSGI, sync workers (one request at a time per process), as in production
         # (deploy/systemd/lifeline-web.service).
@@ -239,9 +272,15 @@ def warm_up(url: str, secret: str, count: int, first_update_id: int) -> None:
         raise RuntimeError(f"{url} did not answer 2xx during warm-up")
 
 
-def start_workers(env: dict[str, str], count: int) -> list[subprocess.Popen[bytes]]:
+def start_workers(
+    env: dict[str, str], count: int, extra_env: dict[str, str] | None = None
+) -> list[subprocess.Popen[bytes]]:
     return [
-        spawn([PYTHON, "manage.py", "worker"], env, log=log_file(f"worker-{i}"))
+        spawn(
+            [PYTHON, "manage.py", "worker"],
+            {**env, **(extra_env or {})},
+            log=log_file(f"worker-{i}"),
+        )
         for i in range(count)
     ]
 

@@ -1,12 +1,14 @@
 """Part (a): the webhook's durable accept under load.
 
 Closed loop (wrk) at 32 and 256 connections, realistic updates with unique ids, against:
-* Lifeline's real webhook, production settings, PostgreSQL, 2 server processes, under uvicorn
-  (ASGI, the documented production server) and gunicorn (WSGI, sync workers);
-* a bare one-INSERT Django view under the same server (the floor: what Django + PostgreSQL
-  cost without Lifeline's work);
+* Lifeline's real webhook, production settings, PostgreSQL, 2 server processes, served two
+  ways: by its own accept server (``manage.py webhook_server``: uvicorn, asyncio, updates that
+  arrive together committed in one statement: production) and by the Django application under
+  gunicorn (WSGI, sync workers, the webhook answered ahead of the middleware);
+* for each, a bare one-INSERT application under the same server (the floor): a plain ASGI app
+  with one INSERT per request (bench/bare_asgi.py), and a bare Django view (bench/bare_view.py);
 * the plain aiogram webhook bot with an in-memory FSM (one process: its memory is its state).
-Then an open loop at BENCH_RATE updates/s (default 500) against Lifeline under uvicorn.
+Then an open loop at BENCH_RATE updates/s (default 500) against Lifeline, each way.
 """
 
 from __future__ import annotations
@@ -59,17 +61,20 @@ class Variant:
     label: str
     server: str
     env: dict[str, str]
+    bare_server: str  # the floor reference under the same server
+    bare_settings: str | None
+    bare_path: str
 
 
 VARIANTS = (
-    # ASGI (as `manage.py serve` runs it): Django's sync views in threads, connections from the
-    # production settings' bounded pool (DATABASE_POOL_MAX_SIZE, default 8 per process).
-    Variant("uvicorn", "uvicorn", {}),
-    # Not run: the same without the pool (DATABASE_POOL_MAX_SIZE=0), the earlier default. Its
-    # per-thread connections exhaust PostgreSQL (the "before" figures in docs/performance.md),
-    # and then the bench's own connections fail too.
-    # WSGI, gunicorn's sync workers: one request at a time per process (production, deploy/).
-    Variant("gunicorn", "gunicorn", {}),
+    # The webhook's own ASGI accept server (production): uvicorn with uvloop and httptools,
+    # group commit through an async PostgreSQL connection per process.
+    Variant("accept server", "accept", {}, "bare-asgi", None, "/telegram/webhook/"),
+    # The Django application under gunicorn's sync workers (one request at a time per process),
+    # the webhook answered ahead of the middleware (channels/webhook_wsgi.py).
+    Variant("gunicorn", "gunicorn", {}, "gunicorn", "bench.bare_settings", "/bench/bare/"),
+    # Not run any more: Django under uvicorn (ASGI: sync views in threads), measured at 0.3-0.7x
+    # the aiogram bot (docs/performance.md); it stays the embedded default's server only.
 )
 
 
@@ -92,13 +97,13 @@ def run(ctx: Context) -> None:
         stop(proc)
 
     for variant in VARIANTS:
-        for kind, settings, path in (
-            ("webhook", None, ctx.webhook_path),
-            ("bare", "bench.bare_settings", "/bench/bare/"),
+        for kind, server, settings, path in (
+            ("webhook", variant.server, None, ctx.webhook_path),
+            ("bare", variant.bare_server, variant.bare_settings, variant.bare_path),
         ):
             ctx.dbs.fresh()
             proc, port = start_web(
-                variant.server,
+                server,
                 ctx.env,
                 cfg.web_processes,
                 settings=settings,
@@ -107,7 +112,7 @@ def run(ctx: Context) -> None:
             try:
                 url = f"http://127.0.0.1:{port}{path}"
                 warm_up(url, ctx.secret, 4 * cfg.web_processes, ctx.update_ids(10))
-                label = "Lifeline webhook" if kind == "webhook" else "bare 1-INSERT view"
+                label = "Lifeline webhook" if kind == "webhook" else "bare 1-INSERT app"
                 results[f"{kind}-{variant.label}"] = _load(
                     ctx, url, f"{label}, {variant.label} x{cfg.web_processes}"
                 )
@@ -140,7 +145,7 @@ def run(ctx: Context) -> None:
             floor = webhook.rps / bare.rps if bare.rps else 0.0
             ctx.report.add(
                 "a",
-                f"webhook {variant.label} / bare 1-INSERT view, {connections} conns",
+                f"webhook {variant.label} / bare 1-INSERT app, {connections} conns",
                 f"{floor:6.2f}x",
             )
     for variant in VARIANTS:

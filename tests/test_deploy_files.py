@@ -52,6 +52,7 @@ def test_the_units_exist() -> None:
     names = {p.name for p in UNITS}
     assert {
         "lifeline-web.service",
+        "lifeline-webhook.service",
         "lifeline-worker@.service",
         "lifeline-telegram-setup.service",
         "lifeline-telegram-poll.service",
@@ -75,7 +76,8 @@ def test_units_are_hardened(path: Path) -> None:
 def test_compose_file_parses_with_every_service() -> None:
     compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
     services = compose["services"]
-    assert {"postgres", "redis", "web", "worker"} <= set(services)
+    assert {"postgres", "redis", "web", "webhook", "worker"} <= set(services)
+    assert "webhook_server" in services["webhook"]["command"]
     assert services["worker"]["deploy"]["replicas"] == 2
     assert services["web"]["environment"]["LIFELINE_CACHE_URL"].startswith("redis://")
     assert services["web"]["env_file"] == "lifeline.env"

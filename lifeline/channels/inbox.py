@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -31,7 +32,7 @@ from lifeline.conversations.delivery import Reply
 from lifeline.conversations.models import Conversation
 from lifeline.core.db import serial_write
 
-from .models import InboundEvent, InboundStatus, OutboundKind, OutboundMessage
+from .models import InboundEvent, InboundStatus, OutboundKind, OutboundMessage, OutboundStatus
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
@@ -200,7 +201,7 @@ def batch_size() -> int:
     that the web requests need, so it is one event."""
     if connection.vendor == "sqlite":
         return 1
-    return max(1, int(getattr(settings, "LIFELINE_WORKER_BATCH", 25)))
+    return max(1, int(settings.LIFELINE_WORKER_BATCH))
 
 
 def process_next(ordering_key: str | None = None, channel: str | None = None) -> bool:
@@ -211,15 +212,110 @@ def process_next(ordering_key: str | None = None, channel: str | None = None) ->
 def process_batch(
     *, ordering_key: str | None = None, channel: str | None = None, size: int | None = None
 ) -> int:
-    """Process up to ``size`` events, each the head of its own key, in one transaction: each
-    event in its own savepoint, so a failing one is rolled back and counted alone. A crash
-    before the commit leaves every event of the batch pending (nothing of it happened)."""
+    """Process up to ``size`` events, each the head of its own key, in one transaction. The
+    usual steps (an answer to the bot's question, /start) are taken together in bulk
+    (:func:`_bulk_steps`); every other event runs on its own, in its own savepoint, so a failing
+    one is rolled back and counted alone. A crash before the commit leaves every event of the
+    batch pending (nothing of it happened)."""
     size = size or batch_size()
     with serial_write(), transaction.atomic():
         events = list(_heads(ordering_key, channel).select_for_update(skip_locked=True)[:size])
-        for event in events:
+        rest = _bulk_steps(events)
+        for event in rest:
             _process_one(event)
         return len(events)
+
+
+#: channel -> dotted path of its reader(event) -> TextInput | None: the events its bulk step
+#: can take (a plain text from a person). Imported on first use, like the handlers.
+BULK_READERS: dict[str, str] = {
+    "telegram": "lifeline.channels.telegram.bulk_input",
+}
+
+
+def _bulk_steps(events: list[InboundEvent]) -> list[InboundEvent]:
+    """Take the usual steps of ``events`` in bulk; return the events left for one-by-one
+    processing. If the bulk step fails as a whole, it is rolled back and every event is left."""
+    from lifeline.conversations import bulk
+
+    taken: list[tuple[InboundEvent, bulk.TextInput]] = []
+    rest: list[InboundEvent] = []
+    for event in events:
+        reader_path = BULK_READERS.get(event.channel)
+        given = None
+        if reader_path is not None and not blocks.blocked(event.channel, event.ordering_key):
+            try:
+                given = import_string(reader_path)(event)
+            except ValueError:
+                given = None  # malformed: its own handler fails it, visibly
+        if given is None:
+            rest.append(event)
+        else:
+            taken.append((event, given))
+    if len(taken) < 2:  # one event: the usual path costs the same
+        return [event for event, _given in taken] + rest
+    try:
+        with transaction.atomic():
+            results = bulk.conversation_inputs([given for _event, given in taken])
+            done = [(event, r) for (event, _given), r in zip(taken, results, strict=True) if r]
+            _enqueue_bulk([(r.conversation, event.channel, r.replies) for event, r in done])
+            now = timezone.now()
+            InboundEvent.objects.filter(pk__in=[event.pk for event, _r in done]).update(
+                status=InboundStatus.DONE, payload=None, processed_at=now
+            )
+    except Exception:
+        log.exception("the bulk step failed; its events go one by one")
+        return [event for event, _given in taken] + rest
+    left = [event for (event, _given), r in zip(taken, results, strict=True) if r is None]
+    return left + rest
+
+
+def _enqueue_bulk(items: list[tuple[Any, str, list[Reply]]]) -> None:
+    """The outbox rows of many conversations' replies: numbered after each one's last (their
+    rows are locked by the caller's transaction), written in one statement."""
+    from django.db.models import Max
+
+    from lifeline.core import bulk as rows
+
+    wanted = [conversation.pk for conversation, _channel, replies in items if replies]
+    if not wanted:
+        return
+    last = dict(
+        OutboundMessage.objects.filter(conversation__in=wanted)
+        .values("conversation")
+        .annotate(last=Max("seq"))
+        .values_list("conversation", "last")
+    )
+    now = timezone.now()
+    new = []
+    for conversation, channel, replies in items:
+        seq = last.get(conversation.pk) or 0
+        for reply in replies:
+            seq += 1
+            pk = uuid.uuid4()
+            new.append(
+                {
+                    "id": pk,
+                    "kind": OutboundKind.MESSAGE,
+                    "conversation": conversation.pk,
+                    "channel": channel,
+                    "text": rows.seal(OutboundMessage, "text", pk, reply.text),
+                    "buttons": rows.seal(
+                        OutboundMessage, "buttons", pk, list(reply.buttons) or None
+                    ),
+                    "status": OutboundStatus.PENDING,
+                    "attempts": 0,
+                    "next_attempt_at": None,
+                    "created_at": now,
+                    "seq": seq,
+                    "sent_at": None,
+                    "external_id": "",
+                    "error": "",
+                    "secret": reply.secret,
+                    "message": reply.message_id,
+                }
+            )
+    rows.insert(OutboundMessage, new)
 
 
 def _process_one(event: InboundEvent) -> None:

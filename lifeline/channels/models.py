@@ -81,6 +81,9 @@ class OutboundMessage(SealedModel):
     )
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # A sender's lease while it sends the message; a lease that ran out (a crashed sender)
+    # lets another sender take it (outbox: claims).
+    claimed_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     seq = models.BigIntegerField(default=0)  # order within the conversation
     sent_at = models.DateTimeField(null=True, blank=True)
@@ -105,6 +108,12 @@ class OutboundMessage(SealedModel):
         indexes = [
             models.Index(fields=["status", "next_attempt_at"]),
             models.Index(fields=["conversation", "status", "seq"]),
+            # The senders' scan: pending rows in the order they were written.
+            models.Index(
+                fields=["created_at", "seq"],
+                condition=models.Q(status="pending"),
+                name="outbound_pending_order",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -112,10 +121,11 @@ class OutboundMessage(SealedModel):
 
 
 class SendBudget(models.Model):
-    """One row per sending channel: the shared pace of all workers (a locked row, so the limit
-    holds across any number of them) and a pause the channel asked for (Telegram's 429)."""
+    """One row per sending lane: the shared pace of all workers (a locked row, so the limit
+    holds across any number of them) and a pause the channel asked for (Telegram's 429). A
+    lane is a channel ("telegram"), or its paid lane ("telegram+paid", outbox)."""
 
-    channel = models.CharField(max_length=16, choices=Channel.choices, unique=True)
+    channel = models.CharField(max_length=16, unique=True)
     next_free_at = models.DateTimeField(null=True, blank=True)  # the next send may start then
     paused_until = models.DateTimeField(null=True, blank=True)  # a 429 pauses the whole bot
 

@@ -13,9 +13,13 @@ contact's identity) and decrypted at the moment a message is sent.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import logging
 import re
-from collections.abc import Awaitable, Callable, Sequence
+import threading
+import time
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -26,9 +30,9 @@ from lifeline.conversations.host import Reply, conversation_input, store_replies
 from lifeline.conversations.models import Conversation, ConversationStatus, MediaKind
 from lifeline.core.channels import Channel
 
-from . import botapi, inbox, telegram_accept
+from . import botapi, inbox, outbox, telegram_accept
 from .models import InboundEvent, OutboundKind, OutboundMessage
-from .outbox import PermanentError, RetryAfter, TransientError
+from .outbox import NotAttempted, PermanentError, Recorded, RetryAfter, TransientError
 from .telegram_update import MessageIn, language, parse
 
 log = logging.getLogger(__name__)
@@ -180,23 +184,41 @@ def _outcome(exc: botapi.BotApiError) -> Exception:
 
 
 class TelegramSender:
-    """Sends outbox rows with one connection (and one event loop) for the sender's lifetime.
-    Everything from the database is read by the caller, outside the event loop."""
+    """Sends outbox rows through one Bot API connection, on an event loop that runs in a
+    thread of its own for the sender's lifetime: the answers of the messages on their way are
+    read (and recorded, :class:`outbox.Recorder`) the moment they come, whatever the calling
+    thread is doing. Everything else from the database is read by the caller."""
 
     def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
         self.api = new_api()
+        self.recorder = outbox.recorder()
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self.loop.run_forever, name="lifeline-telegram", daemon=True
+        )
+        self._thread.start()
+        self._paused_until = 0.0  # monotonic: after a 429, until Telegram's wait is over
 
     def close(self) -> None:
-        self.loop.run_until_complete(self.api.close())
-        self.loop.close()
+        async def closing() -> None:
+            await self.api.close()
+            if self.recorder is not None:
+                await self.recorder.close()
 
-    def run(self, call: Awaitable[T]) -> T:
-        return self.loop.run_until_complete(call)
+        with contextlib.suppress(Exception):
+            self.run(closing(), timeout=10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+        if not self._thread.is_alive():
+            self.loop.close()
+
+    def run(self, call: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        """Run ``call`` on the sender's loop and wait for its result (from another thread)."""
+        return asyncio.run_coroutine_threadsafe(call, self.loop).result(timeout)
 
     # --- Outbox rows ---------------------------------------------------------------------
 
-    def prepare(self, message: OutboundMessage) -> Callable[[], Awaitable[str]]:
+    def prepare(self, message: OutboundMessage) -> Callable[[], Coroutine[Any, Any, str]]:
         """What sending ``message`` takes, read from the database now (the chat id decrypted,
         the text, the buttons); the returned coroutine function touches no database. Raises
         PermanentError for a row that can never be sent."""
@@ -228,24 +250,48 @@ class TelegramSender:
         except botapi.BotApiError as exc:
             raise _outcome(exc) from None
 
-    def send_many(
-        self, jobs: Sequence[tuple[Callable[[], Awaitable[str]], float]]
-    ) -> list[str | Exception]:
-        """Send prepared messages concurrently, each not before its delay (seconds from now):
-        the slots the shared budget gave them. Returns each one's id or its outbox error."""
+    def paused(self) -> bool:
+        """Whether Telegram asked this bot to wait (a 429) and the wait is not over."""
+        return time.monotonic() < self._paused_until
 
-        async def one(send: Callable[[], Awaitable[str]], delay: float) -> str | Exception:
+    def start(
+        self,
+        send: Callable[[], Awaitable[str]],
+        delay: float,
+        on_sent: Callable[[str], Awaitable[bool]] | None = None,
+    ) -> concurrent.futures.Future[str | Exception]:
+        """Begin sending a prepared message once its slot comes (``delay`` seconds from now);
+        once Telegram accepted it, ``on_sent`` records that at once."""
+
+        async def one() -> str | Exception:
             if delay > 0:
                 await asyncio.sleep(delay)
+            if self.paused():
+                return NotAttempted()  # a 429 came meanwhile: the bot waits
             try:
-                return await send()
+                external_id = await send()
             except botapi.BotApiError as exc:
-                return _outcome(exc)
+                outcome = _outcome(exc)
+                if isinstance(outcome, RetryAfter):
+                    self._paused_until = time.monotonic() + max(outcome.seconds, 1.0)
+                return outcome
+            if on_sent is not None and await on_sent(external_id):
+                return Recorded(external_id)
+            return external_id
 
-        async def every() -> list[str | Exception]:
-            return list(await asyncio.gather(*(one(send, delay) for send, delay in jobs)))
+        return asyncio.run_coroutine_threadsafe(one(), self.loop)
 
-        return self.run(every())
+    def collect(
+        self, handles: set[concurrent.futures.Future[str | Exception]], timeout: float | None
+    ) -> list[tuple[concurrent.futures.Future[str | Exception], str | Exception]]:
+        """Wait until at least one of the sends is done or ``timeout`` seconds pass; the
+        finished ones with their outcome (an id, or the outbox's error)."""
+        if not handles:
+            return []
+        done, _pending = concurrent.futures.wait(
+            handles, timeout=timeout, return_when=concurrent.futures.FIRST_COMPLETED
+        )
+        return [(future, future.result()) for future in done]
 
     def _fetch(self, message: OutboundMessage) -> str:
         """Download a photo or voice message the person sent, then check, re-encode and store
@@ -355,3 +401,23 @@ class TelegramSender:
         else:
             sent = await self.api.call("sendMessage", {"chat_id": chat, "text": text})
         return str(sent.get("message_id", "")) if isinstance(sent, dict) else ""
+
+
+def bulk_input(event: InboundEvent) -> Any:
+    """The event as a bulk step's input (:mod:`lifeline.conversations.bulk`) if it is a plain
+    text from a person in a private chat; None for anything else (a button, a file, a group).
+    Raises ValueError for an update that does not read."""
+    from lifeline.conversations.bulk import TextInput
+
+    update = parse(event.payload)
+    message = update.message
+    if message is None or message.sender is None or message.chat_type != "private":
+        return None
+    if not message.text:
+        return None
+    return TextInput(
+        channel=Channel.TELEGRAM,
+        address=str(message.sender.id),
+        language=language(message.sender.language_code),
+        text=message.text,
+    )

@@ -4,6 +4,9 @@ Minimal validation here (an integer update id in range, a chat id where Lifeline
 update), one INSERT … ON CONFLICT DO NOTHING, no aiogram import: parsing the update fully is
 the worker's job (:func:`lifeline.channels.telegram.handle_event`). A malformed update that
 passes this gate fails there, visibly (console: failed messages), instead of being lost.
+
+:func:`prepare` is the decision (pure, no database: the accept server calls it in its event
+loop); :func:`accept` adds the INSERT, for the Django view and long polling.
 """
 
 from __future__ import annotations
@@ -52,18 +55,30 @@ def chat_id_of(data: dict[str, Any]) -> int | None:
     return None
 
 
-def accept(data: dict[str, Any]) -> bool:
-    """Commit the update (a redelivery is a no-op). False for a kind Lifeline does not read, or
-    from a sender a supervisor blocked (:mod:`lifeline.contacts.blocks`): dropped unstored."""
-    update_id = _id(data.get("update_id"))
+def prepare(data: Any, *, reload_blocks: bool = True) -> tuple[int, str] | None:
+    """(update id, the chat's blind index) of an update to store; None for a kind Lifeline
+    does not read, or from a sender a supervisor blocked (:mod:`lifeline.contacts.blocks`):
+    acknowledged and dropped unstored. Raises :class:`NotAnUpdate`. ``reload_blocks=False``:
+    never read the database here (the caller keeps the blocks' snapshot fresh)."""
+    update_id = _id(_object(data).get("update_id"))
     if update_id < 0:
         raise NotAnUpdate("negative update id")
     chat_id = chat_id_of(data)
     if chat_id is None:
-        return False
+        return None
     key = crypto.telegram_id_index(chat_id)
-    if blocks.blocked(Channel.TELEGRAM, key):
-        return False  # a blocked sender: acknowledged, and dropped before anything is stored
+    if blocks.blocked(Channel.TELEGRAM, key, reload=reload_blocks):
+        return None  # a blocked sender: acknowledged, and dropped before anything is stored
+    return update_id, key
+
+
+def accept(data: dict[str, Any]) -> bool:
+    """Commit the update (a redelivery is a no-op). False for a kind Lifeline does not read, or
+    from a sender a supervisor blocked: dropped unstored."""
+    found = prepare(data)
+    if found is None:
+        return False
+    update_id, key = found
     inbox.inbound_accept(
         channel=Channel.TELEGRAM,
         external_id=str(update_id),

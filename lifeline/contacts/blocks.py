@@ -44,25 +44,33 @@ def forget() -> None:
     _snapshot = None
 
 
-def _active() -> dict[tuple[str, str], datetime]:
+def reload() -> None:
+    """Read the active blocks into this process's snapshot now."""
     global _snapshot
-    now = time.monotonic()
-    if _snapshot is None or now - _snapshot[0] > REFRESH_SECONDS:
-        found: dict[tuple[str, str], datetime] = {}
-        for channel, index, until in SenderBlock.objects.filter(
-            until__gt=timezone.now()
-        ).values_list("identity__channel", "identity__address_index", "until"):
-            key = (channel, index)
-            found[key] = max(until, found.get(key, until))
-        _snapshot = (now, found)
-    return _snapshot[1]
+    found: dict[tuple[str, str], datetime] = {}
+    for channel, index, until in SenderBlock.objects.filter(until__gt=timezone.now()).values_list(
+        "identity__channel", "identity__address_index", "until"
+    ):
+        key = (channel, index)
+        found[key] = max(until, found.get(key, until))
+    _snapshot = (time.monotonic(), found)
 
 
-def blocked(channel: str, index: str) -> bool:
-    """Whether the sender with this blind index (an inbox ordering key) is blocked now."""
+def _active(*, reload_if_old: bool = True) -> dict[tuple[str, str], datetime]:
+    snapshot = _snapshot
+    if reload_if_old and (snapshot is None or time.monotonic() - snapshot[0] > REFRESH_SECONDS):
+        reload()
+        snapshot = _snapshot
+    return snapshot[1] if snapshot is not None else {}
+
+
+def blocked(channel: str, index: str, *, reload: bool = True) -> bool:
+    """Whether the sender with this blind index (an inbox ordering key) is blocked now.
+    ``reload=False``: read only the snapshot, never the database (an event loop keeps it
+    fresh in a thread: the webhook's accept server)."""
     if not index:
         return False
-    until = _active().get((channel, index))
+    until = _active(reload_if_old=reload).get((channel, index))
     return until is not None and until > timezone.now()
 
 

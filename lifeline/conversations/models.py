@@ -58,8 +58,6 @@ class Conversation(SealedModel):
     )
     # A command waiting for confirmation ("forget"), so the next answer can confirm it.
     pending_command = models.CharField(max_length=16, blank=True, default="")
-    # When the last outbound message left: the per-chat rate limit (Telegram: ~1 per second).
-    last_sent_at = models.DateTimeField(null=True, blank=True)
     # When its operator last had the messages on screen, and how many of the person's messages
     # came for a human since (counted while it waits for or is with an operator).
     read_at = models.DateTimeField(null=True, blank=True)

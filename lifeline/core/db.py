@@ -45,3 +45,20 @@ def serial_write_if_free() -> Iterator[bool]:
     finally:
         if taken:
             _LOCK.release()
+
+
+def postgres_conninfo(alias: str = "default") -> str:
+    """A libpq connection string for the database Django uses (PostgreSQL), for the few
+    places that talk to it without Django: asyncio code (the webhook's accept server, the
+    senders' records)."""
+    import psycopg
+    from django.conf import settings
+
+    cfg = settings.DATABASES[alias]
+    return psycopg.conninfo.make_conninfo(
+        dbname=cfg["NAME"],
+        user=cfg.get("USER") or None,
+        password=cfg.get("PASSWORD") or None,
+        host=cfg.get("HOST") or None,
+        port=str(cfg.get("PORT") or "") or None,
+    )

@@ -229,6 +229,10 @@ TELEGRAM_WEBHOOK_SECRET = env.str("TELEGRAM_WEBHOOK_SECRET", default="")
 # Only for tests and local Bot API servers: e.g. http://127.0.0.1:8081
 LIFELINE_TELEGRAM_API_BASE = env.str("LIFELINE_TELEGRAM_API_BASE", default="")
 LIFELINE_TELEGRAM_TIMEOUT = env.float("LIFELINE_TELEGRAM_TIMEOUT", default=20.0)
+# Paid broadcasts beyond Telegram's free 30 messages a second (0: off). See the outbox.
+LIFELINE_TELEGRAM_PAID_PER_SECOND = env.int("LIFELINE_TELEGRAM_PAID_PER_SECOND", default=0)
+# Inbound events a worker takes in one transaction (one per chat); on PostgreSQL only.
+LIFELINE_WORKER_BATCH = env.int("LIFELINE_WORKER_BATCH", default=100)
 
 # Auto-assignment of waiting conversations to the least-loaded operator on shift.
 LIFELINE_AUTO_ASSIGN = env.bool("LIFELINE_AUTO_ASSIGN", default=False)

@@ -327,3 +327,27 @@ def test_the_engine_imports_neither_django_nor_telegram() -> None:
                 names = [node.module]
             for name in names:
                 assert not name.startswith(("django", "aiogram", "telegram")), (path, name)
+
+
+def test_a_states_dict_is_what_asdict_gives() -> None:
+    """RunState.to_dict is written out by hand (asdict's deep copy was a step's hot spot): it
+    must still name every field, with equal values."""
+    from dataclasses import asdict, fields
+
+    from lifeline.conversations.engine.runner import RunState
+
+    state = RunState(
+        flow="f",
+        version=3,
+        language="uk",
+        node="n",
+        status="waiting_input",
+        results={"a": 1, "unfit_answers": [{"question": "q", "text": "t"}]},
+        case={"full_name": "X"},
+        retries=2,
+        last_activity="2026-01-01T00:00:00+00:00",
+        channel="web",
+    )
+    assert set(state.to_dict()) == {f.name for f in fields(RunState)}
+    assert state.to_dict() == asdict(state)
+    assert RunState.from_dict(state.to_dict()) == state
