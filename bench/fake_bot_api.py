@@ -3,7 +3,8 @@
 It answers like Telegram (``getMe``, ``sendMessage`` …) at once and records, for each call, the
 method, the chat and the wall-clock time it arrived, so that the benchmark can compute
 "webhook answered → first reply received". ``GET /_bench/first`` returns the first
-``sendMessage`` time per chat and counts per method; ``POST /_bench/reset`` forgets everything.
+``sendMessage`` time per chat, counts per method and the most free (not paid) sends
+within any one second; ``POST /_bench/reset`` forgets everything.
 
     python -m bench.fake_bot_api --port 8081
 """
@@ -28,11 +29,24 @@ class Recorder:
         self.counts: dict[str, int] = {}
         self.message_id = 1000
         self.records = 0
+        self.free_sends: list[float] = []  # sendMessage times without allow_paid_broadcast
 
     def reset(self) -> None:
         self.first_send.clear()
         self.counts.clear()
         self.records = 0
+        self.free_sends.clear()
+
+    def busiest_free_second(self) -> int:
+        """The most free (not paid) sendMessage calls that arrived within any 1 s: the bot's
+        budget says 30."""
+        times = sorted(self.free_sends)
+        most = start = 0
+        for end, at in enumerate(times):
+            while at - times[start] >= 1.0:
+                start += 1
+            most = max(most, end - start + 1)
+        return most
 
     async def bot_call(self, request: web.Request) -> web.Response:
         now = time.time()
@@ -47,6 +61,8 @@ class Recorder:
         if method == "sendMessage" and self.records < MAX_RECORDS:
             self.records += 1
             self.first_send.setdefault(chat_id, now)
+            if str(data.get("allow_paid_broadcast", "")).lower() not in ("true", "1"):
+                self.free_sends.append(now)
         if method == "getMe":
             result: Any = {"id": 42, "is_bot": True, "first_name": "Bench", "username": "bench_bot"}
         elif method in ("sendMessage", "editMessageText"):
@@ -64,7 +80,11 @@ class Recorder:
 
     async def first(self, request: web.Request) -> web.Response:
         return web.json_response(
-            {"first": {str(k): v for k, v in self.first_send.items()}, "counts": self.counts},
+            {
+                "first": {str(k): v for k, v in self.first_send.items()},
+                "counts": self.counts,
+                "busiest_free_second": self.busiest_free_second(),
+            },
             dumps=json.dumps,
         )
 

@@ -137,6 +137,7 @@ def sustained(ctx: Context, *, paid: int, seconds: float) -> None:
             connections=CONNECTIONS,
         )
         latencies, missing = _replies(ctx, sent)
+        busiest = ctx.api.busiest_free_second()
     ctx.report.add(
         "c",
         f"webhook answer during {cfg.sustained_rate}/s, {_lane(paid)}",
@@ -144,6 +145,7 @@ def sustained(ctx: Context, *, paid: int, seconds: float) -> None:
         f"non-2xx {sent.non2xx}  no answer {sent.errors}",
     )
     text, _, p99 = _describe(latencies, missing)
+    text += f"  (free sends in the busiest second: {busiest}, budget 30)"
     label = f"ack -> first reply at {cfg.sustained_rate}/s for {seconds:.0f} s, {_lane(paid)}"
     if not paid:
         # Telegram's bound, not a target: 100 first replies a second through 30 a second.
@@ -175,6 +177,7 @@ def burst(ctx: Context, *, paid: int) -> None:
             url, secret=ctx.secret, rate=0, count=cfg.burst, make=make, connections=CONNECTIONS
         )
         latencies, missing = _replies(ctx, sent)
+        busiest = ctx.api.busiest_free_second()
     ctx.report.add(
         "c",
         f"burst of {cfg.burst}: all answered by the webhook in",
@@ -182,6 +185,7 @@ def burst(ctx: Context, *, paid: int) -> None:
         f"non-2xx {sent.non2xx}  no answer {sent.errors}",
     )
     text, _, _ = _describe(latencies, missing)
+    text += f"  (free sends in the busiest second: {busiest}, budget 30)"
     ctx.report.add("c", f"ack -> first reply, burst of {cfg.burst}, {_lane(paid)}", text)
 
 

@@ -112,6 +112,11 @@ class FakeBotApi:
             data = json.loads(resp.read())
         return {int(k): float(v) for k, v in data["first"].items()}, data["counts"]
 
+    def busiest_free_second(self) -> int:
+        """The most sendMessage calls without the paid lane within any one second."""
+        with OPENER.open(f"{self.base}/_bench/first", timeout=30) as resp:
+            return int(json.loads(resp.read())["busiest_free_second"])
+
 
 def start_fake_bot_api() -> FakeBotApi:
     port = free_port()

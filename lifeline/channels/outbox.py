@@ -21,6 +21,7 @@ workers' senders within each channel's limits.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import logging
@@ -104,10 +105,11 @@ class ConcurrentSender(Sender, Protocol):
         """Whether the channel asked to wait (a 429) and the wait is not over."""
 
 
-#: The gap between two sends of one bot, whatever worker sends them: enough more than
-#: 1/GLOBAL_PER_SECOND that no one-second window holds more than GLOBAL_PER_SECOND even when
-#: a send leaves a few milliseconds late.
-SEND_GAP = timedelta(seconds=1 / (GLOBAL_PER_SECOND - 1.5))
+#: The gap between two sends of one bot, whatever worker sends them: 27 a second, enough below
+#: GLOBAL_PER_SECOND that no one-second window at Telegram's end holds more than 30 even when
+#: sends leave up to about 100 ms late on a busy machine (at 1/28.5 s, `make bench` saw 31
+#: arrive within one second under load; at 1/27 s, at most 29).
+SEND_GAP = timedelta(seconds=1 / (GLOBAL_PER_SECOND - 3))
 
 
 def _paid_lane(channel: str) -> tuple[str, timedelta] | None:
@@ -147,13 +149,18 @@ def take_slots(channel: str, wanted: int) -> list[tuple[float, bool]]:
         if lane is not None and len(slots) < wanted:
             name, gap = lane
             paid = _budget(name)
+            if paid.paused_until and paid.paused_until > now:
+                horizon = now  # the lane is closed (a refused paid broadcast): no paid slot
             paid_free = max(paid.next_free_at or now, now)
             while len(slots) < wanted and paid_free < horizon:
                 slots.append(((paid_free - now).total_seconds(), True))
                 paid_free += gap
             paid.next_free_at = paid_free
             paid.save(update_fields=["next_free_at"])
-    return slots
+    # The slots were counted from ``now``, before the commit: count them from this moment, so
+    # that the time the commit took does not push this worker's sends into the next ones'.
+    late = (timezone.now() - now).total_seconds()
+    return [(delay - late, paid) for delay, paid in slots]
 
 
 def _take_slot(channel: str) -> bool:
@@ -167,11 +174,39 @@ def _take_slot(channel: str) -> bool:
     return True
 
 
+#: How long the paid lane stays closed after Telegram refused a paid broadcast.
+PAID_LANE_PAUSE = timedelta(minutes=10)
+
+
+def _close_paid_lane(channel: str, now: datetime) -> None:
+    lane = _paid_lane(channel)
+    if lane is None:
+        return
+    log.warning("Telegram refused a paid broadcast: the paid lane closes for %s", PAID_LANE_PAUSE)
+    SendBudget.objects.get_or_create(channel=lane[0])
+    SendBudget.objects.filter(channel=lane[0]).update(paused_until=now + PAID_LANE_PAUSE)
+
+
 def _pause(channel: str, seconds: float) -> None:
     """Telegram asked us to wait: the whole bot waits, not just this chat."""
     until = timezone.now() + timedelta(seconds=max(seconds, 1))
     SendBudget.objects.get_or_create(channel=channel)
     SendBudget.objects.filter(channel=channel).update(paused_until=until)
+
+
+#: What counts toward a chat's one message a second: new messages. Answering a button press
+#: and marking the pressed button are not messages to the chat, so the next question does not
+#: wait two seconds behind them.
+CHAT_PACED = (OutboundKind.MESSAGE,)
+
+
+def _same_chat() -> Q:
+    """Rows of the outer row's chat: its conversation, or another conversation of the same
+    person on the same address (an operator closed one while its reply was queued, and he
+    wrote again)."""
+    return Q(conversation=OuterRef("conversation")) | Q(
+        conversation__identity=OuterRef("conversation__identity")
+    )
 
 
 def _due_heads(now: datetime) -> Any:
@@ -180,20 +215,29 @@ def _due_heads(now: datetime) -> Any:
         status=OutboundStatus.PENDING,
         seq__lt=OuterRef("seq"),
     )
+    # A message still waiting in an earlier conversation of the same chat goes first.
+    earlier_elsewhere = OutboundMessage.objects.filter(
+        conversation__identity=OuterRef("conversation__identity"),
+        status=OutboundStatus.PENDING,
+        created_at__lt=OuterRef("created_at"),
+    ).exclude(conversation=OuterRef("conversation"))
     # The chat had a message less than a second ago: read from the outbox itself, so that
     # recording a send never waits for the conversation's row (a worker may hold it while it
     # processes his next message; a sender killed meanwhile would send the message again).
     chat_busy = OutboundMessage.objects.filter(
-        conversation=OuterRef("conversation"),
+        _same_chat(),
+        kind__in=CHAT_PACED,
         status=OutboundStatus.SENT,
         sent_at__gt=now - PER_CHAT_INTERVAL,
     )
+    paced = Q(kind__in=CHAT_PACED) & Exists(chat_busy)
     return (
         OutboundMessage.objects.filter(status=OutboundStatus.PENDING)
         .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
         .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
         .filter(~Exists(earlier))
-        .filter(~Exists(chat_busy))
+        .filter(~Exists(earlier_elsewhere))
+        .filter(~paced)
         .order_by("created_at", "seq")
     )
 
@@ -227,6 +271,25 @@ def _claim(channel: str, limit: int) -> list[OutboundMessage]:
     for row in rows:
         row.claimed_until = until
     return rows
+
+
+def _fetch_lease() -> timedelta:
+    """A download's lease: its two calls (getFile, then the file) at their timeout each, and the
+    re-encoding, with room to spare."""
+    return timedelta(seconds=2 * float(settings.LIFELINE_TELEGRAM_TIMEOUT) + 60)
+
+
+def _extend(messages: Sequence[OutboundMessage], lease: timedelta) -> list[OutboundMessage]:
+    """Lengthen the claims of ``messages`` still held (by their claim time); the held ones."""
+    until = timezone.now() + lease
+    held = []
+    for message in messages:
+        if OutboundMessage.objects.filter(
+            pk=message.pk, claimed_until=message.claimed_until
+        ).update(claimed_until=until):
+            message.claimed_until = until
+            held.append(message)
+    return held
 
 
 def _release(messages: Sequence[OutboundMessage]) -> None:
@@ -295,7 +358,7 @@ def _send_channel(channel: str, sender: Sender, limit: int) -> int:
                 break
             time.sleep(max(0.0, next_claim - time.monotonic()))
             continue
-        wait = max(0.0, next_claim - time.monotonic()) if claiming else None
+        wait = max(0.0, next_claim - time.monotonic()) if claiming else 1.0
         finished = collect(set(in_flight), wait)
         if finished:
             _record([(in_flight.pop(task), outcome) for task, outcome in finished])
@@ -311,9 +374,16 @@ def _claim_and_start(
     """Claim due messages and start sending them at their slots (into ``in_flight``); returns
     (messages claimed, messages already done: fetched, or refused before sending)."""
     claimed = _claim(channel, min(room, CLAIM_MAX))
-    done = _fetch_all(sender, [m for m in claimed if m.kind == OutboundKind.FETCH])
+    fetches = [m for m in claimed if m.kind == OutboundKind.FETCH]
     sends = [m for m in claimed if m.kind != OutboundKind.FETCH]
+    if fetches:
+        # A download (and its re-encoding) may outlast a send's lease: the fetches get a
+        # lease of their own, and the sends claimed with them go back, to be claimed afresh
+        # after them (else, their lease run out meanwhile, another sender could send them too).
+        _release(sends)
+        return len(claimed), _fetch_all(sender, fetches)
     slots = take_slots(channel, len(sends))
+    taken = time.monotonic()
     _release(sends[len(slots) :])
     refused: list[tuple[OutboundMessage, str | Exception]] = []
     for message, (delay, paid) in zip(sends, slots, strict=False):
@@ -324,10 +394,12 @@ def _claim_and_start(
         except Exception as exc:  # noqa: BLE001 - e.g. a conversation with no identity
             refused.append((message, exc))
             continue
-        in_flight[sender.start(send, delay, on_sent)] = message  # type: ignore[attr-defined]
+        # Each slot is a moment, not a wait: preparing the earlier sends does not delay it.
+        wait = delay - (time.monotonic() - taken)
+        in_flight[sender.start(send, wait, on_sent)] = message  # type: ignore[attr-defined]
     if refused:
         _record(refused)
-    return len(claimed), done + len(refused)
+    return len(claimed), len(refused)
 
 
 def _paused_here(sender: Sender) -> bool:
@@ -336,17 +408,27 @@ def _paused_here(sender: Sender) -> bool:
 
 
 def _fetch_all(sender: Sender, fetches: Sequence[OutboundMessage]) -> int:
-    """Downloads (and re-encodings): one at a time, not in the budget."""
+    """Downloads (and re-encodings): one at a time, not in the budget, each under a lease long
+    enough for it, taken as it starts (one whose claim ran out while the others were fetched
+    is left to whoever holds it now)."""
+    done = 0
     for message in fetches:
+        if not _extend([message], _fetch_lease()):
+            continue
         _record([(message, _call(functools.partial(sender.send, message)))])
-    return len(fetches)
+        done += 1
+    return done
 
 
 def _send_one_by_one(channel: str, sender: Sender, limit: int) -> int:
     """A plain sender: claim, then one message after another at its slot."""
     claimed = _claim(channel, min(limit, CLAIM_MAX))
-    handled = _fetch_all(sender, [m for m in claimed if m.kind == OutboundKind.FETCH])
+    fetches = [m for m in claimed if m.kind == OutboundKind.FETCH]
     sends = [m for m in claimed if m.kind != OutboundKind.FETCH]
+    if fetches:  # as _claim_and_start: the sends are claimed afresh after the downloads
+        _release(sends)
+        return _fetch_all(sender, fetches)
+    handled = 0
     slots = take_slots(channel, len(sends))
     _release(sends[len(slots) :])
     started = time.monotonic()
@@ -372,6 +454,11 @@ class Recorded(str):
     __slots__ = ()
 
 
+#: Seconds a record's connection or statement may take; then the sender thread records it on
+#: its own connection (whose libpq timeouts are set in the settings).
+RECORD_TIMEOUT = 10.0
+
+
 class Recorder:
     """Records "sent" from the senders' event loop the moment the channel accepts a message,
     on its own connection (PostgreSQL): the sender thread may meanwhile be busy with a claim,
@@ -394,23 +481,29 @@ class Recorder:
 
         try:
             if self.conn is None or self.conn.closed or self.conn.broken:
-                self.conn = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True)
-            cursor = await self.conn.execute(
-                self.sql, (OutboundStatus.SENT, external_id[:64], text, pk, claim)
+                self.conn = await asyncio.wait_for(
+                    psycopg.AsyncConnection.connect(self.conninfo, autocommit=True),
+                    RECORD_TIMEOUT,
+                )
+            cursor = await asyncio.wait_for(
+                self.conn.execute(
+                    self.sql, (OutboundStatus.SENT, external_id[:64], text, pk, claim)
+                ),
+                RECORD_TIMEOUT,
             )
             return bool(cursor.rowcount)
         except Exception as exc:  # noqa: BLE001 - the sender thread records it instead
             log.warning("could not record a send at once (%s)", type(exc).__name__)
             if self.conn is not None:
                 with contextlib.suppress(Exception):
-                    await self.conn.close()
+                    await asyncio.wait_for(self.conn.close(), RECORD_TIMEOUT)
             self.conn = None
             return False
 
     async def close(self) -> None:
         if self.conn is not None:
             with contextlib.suppress(Exception):
-                await self.conn.close()
+                await asyncio.wait_for(self.conn.close(), RECORD_TIMEOUT)
             self.conn = None
 
 
@@ -441,7 +534,16 @@ def _on_sent(sender: Sender, message: OutboundMessage) -> Callable[[str], Awaita
 
 
 class NotAttempted(Exception):  # noqa: N818 - a state, not an error
-    """The pass stopped before this message's slot (the bot was paused meanwhile)."""
+    """The message was not sent at its slot: the bot was paused meanwhile, or the sender got
+    to it too late (:data:`LATE_SEND`). Its claim is released; it takes a new slot later."""
+
+
+#: A send that would leave more than this after its slot does not leave: its slot is given up.
+#: Otherwise a sender that fell behind (a busy CPU) would send its late messages together, on
+#: top of the other workers' punctual ones, and one second at Telegram's end would hold more
+#: than 30. Sends leave within [slot, slot + LATE_SEND], so any second holds the slots of at
+#: most 1.08 s: 30 at SEND_GAP's 27 a second.
+LATE_SEND = 0.08
 
 
 #: How long recording outcomes is retried while the database is unreachable (a restart): a
@@ -488,6 +590,13 @@ def _record_one(message: OutboundMessage, outcome: str | Exception, now: datetim
             changes["next_attempt_at"] = now + timedelta(seconds=max(outcome.seconds, 1))
             changes["error"] = "429 retry_after"
             _pause(message.channel, outcome.seconds)
+        elif isinstance(outcome, PermanentError) and getattr(message, "paid", False):
+            # Refused in the paid lane (e.g. the bot's balance of Stars ran out): the lane
+            # closes for a while and the message waits for a free slot, not failed for it.
+            changes["attempts"] = message.attempts
+            changes["next_attempt_at"] = now
+            changes["error"] = f"paid broadcast refused: {outcome}"[:200]
+            _close_paid_lane(message.channel, now)
         elif isinstance(outcome, PermanentError):
             changes["status"] = OutboundStatus.FAILED
             changes["error"] = str(outcome)[:200]

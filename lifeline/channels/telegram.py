@@ -32,7 +32,14 @@ from lifeline.core.channels import Channel
 
 from . import botapi, inbox, outbox, telegram_accept
 from .models import InboundEvent, OutboundKind, OutboundMessage
-from .outbox import NotAttempted, PermanentError, Recorded, RetryAfter, TransientError
+from .outbox import (
+    LATE_SEND,
+    NotAttempted,
+    PermanentError,
+    Recorded,
+    RetryAfter,
+    TransientError,
+)
 from .telegram_update import MessageIn, language, parse
 
 log = logging.getLogger(__name__)
@@ -263,11 +270,16 @@ class TelegramSender:
         """Begin sending a prepared message once its slot comes (``delay`` seconds from now);
         once Telegram accepted it, ``on_sent`` records that at once."""
 
+        due = time.monotonic() + delay  # from now, not from when the event loop gets to it
+
         async def one() -> str | Exception:
-            if delay > 0:
-                await asyncio.sleep(delay)
+            wait = due - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
             if self.paused():
                 return NotAttempted()  # a 429 came meanwhile: the bot waits
+            if time.monotonic() - due > LATE_SEND:
+                return NotAttempted()  # its slot is gone: it takes a new one
             try:
                 external_id = await send()
             except botapi.BotApiError as exc:

@@ -17,6 +17,7 @@ the Django view.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
 import logging
@@ -43,8 +44,14 @@ log = logging.getLogger(__name__)
 PATH = "/telegram/webhook/"
 OK = json.dumps({"ok": True}).encode()
 NOT_AN_UPDATE = json.dumps({"ok": False, "error": "not a Telegram update"}).encode()
-#: Updates one statement carries at most.
+#: Updates one statement carries at most, and the most their sealed payloads may weigh.
 MAX_BATCH = 500
+MAX_BATCH_BYTES = 16 * 1024 * 1024
+#: Seconds a connection or the statement may take before the connection is given up: a database
+#: that stops answering without closing the connection (a frozen host, a dropped route) must
+#: not hold every later update behind it.
+STATEMENT_TIMEOUT = 10.0
+CLOSE_TIMEOUT = 2.0
 #: Seconds between two reloads of the blocked senders (in a thread: never in the event loop).
 BLOCKS_EVERY = blocks.REFRESH_SECONDS / 2
 
@@ -65,6 +72,8 @@ _COLUMNS = (
     "received_at",
     "processed_at",
 )
+_PAYLOAD = _COLUMNS.index("payload")
+_ARRIVAL = _COLUMNS.index("arrival")
 
 
 def _insert_sql() -> str:
@@ -110,21 +119,51 @@ class Committer:
             self.conn = await psycopg.AsyncConnection.connect(self.dsn, autocommit=True)
         return self.conn
 
+    def _next_batch(self) -> list[_Waiting]:
+        """What gathered, up to MAX_BATCH rows and MAX_BATCH_BYTES of sealed payloads."""
+        taken, size = 0, 0
+        for waiting in self.queue[:MAX_BATCH]:
+            size += len(waiting.row[_PAYLOAD])
+            if taken and size > MAX_BATCH_BYTES:
+                break
+            taken += 1
+        batch, self.queue = self.queue[:taken], self.queue[taken:]
+        # One order of rows in every process, so that two statements holding the same
+        # redelivered update ids never wait for each other's rows (a deadlock).
+        batch.sort(key=lambda w: w.row[_ARRIVAL])
+        return batch
+
+    async def _drop_connection(self) -> None:
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(conn.close(), CLOSE_TIMEOUT)
+
+    async def _store(self, columns: list[list[Any]]) -> None:
+        """The statement, bounded in time; once more on a new connection if the first one
+        had gone (a PostgreSQL restart, a terminated backend): it is safe to repeat."""
+        for attempt in (1, 2):
+            try:
+                conn = await asyncio.wait_for(self._connection(), STATEMENT_TIMEOUT)
+                await asyncio.wait_for(conn.execute(self.sql, columns), STATEMENT_TIMEOUT)
+                return
+            except (psycopg.OperationalError, TimeoutError):
+                await self._drop_connection()
+                if attempt == 2:
+                    raise
+
     async def _flush(self) -> None:
         try:
             while self.queue:
-                batch, self.queue = self.queue[:MAX_BATCH], self.queue[MAX_BATCH:]
+                batch = self._next_batch()
                 columns = [list(column) for column in zip(*(w.row for w in batch), strict=True)]
                 try:
-                    conn = await self._connection()
-                    await conn.execute(self.sql, columns)
+                    await self._store(columns)
                 except Exception as exc:  # noqa: BLE001 - answered 503: Telegram retries
                     log.error(
                         "webhook could not store %s updates (%s)", len(batch), type(exc).__name__
                     )
-                    if self.conn is not None:
-                        await self.conn.close()
-                    self.conn = None
+                    await self._drop_connection()
                     for waiting in batch:
                         if not waiting.done.done():
                             waiting.done.set_exception(exc)

@@ -55,10 +55,32 @@ def postgres_conninfo(alias: str = "default") -> str:
     from django.conf import settings
 
     cfg = settings.DATABASES[alias]
+    # libpq's own options (sslmode, sslrootcert, connect_timeout, keepalives, options…) as
+    # Django passes them; Django's own keys are not libpq's.
+    options = {
+        key: str(value)
+        for key, value in (cfg.get("OPTIONS") or {}).items()
+        if key not in _DJANGO_ONLY_OPTIONS and value is not None
+    }
     return psycopg.conninfo.make_conninfo(
         dbname=cfg["NAME"],
         user=cfg.get("USER") or None,
         password=cfg.get("PASSWORD") or None,
         host=cfg.get("HOST") or None,
         port=str(cfg.get("PORT") or "") or None,
+        **options,
     )
+
+
+#: Keys of a PostgreSQL database's OPTIONS that Django reads itself (not connection parameters).
+_DJANGO_ONLY_OPTIONS = frozenset(
+    {
+        "pool",
+        "isolation_level",
+        "server_side_binding",
+        "assume_role",
+        "cursor_factory",
+        "prepare_threshold",
+        "context",
+    }
+)

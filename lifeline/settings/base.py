@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import environ
 
@@ -96,6 +97,24 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
+
+
+def with_connection_timeouts(database: dict[str, Any]) -> dict[str, Any]:
+    """A PostgreSQL database that stops answering without closing the connection (a frozen
+    host, a route gone) must not hold a worker or the webhook for TCP's quarter of an hour:
+    its connections give up after these (libpq's options; DATABASE_URL's query options win)."""
+    if database["ENGINE"] == "django.db.backends.postgresql":
+        options = database.setdefault("OPTIONS", {})
+        options.setdefault("connect_timeout", 10)
+        options.setdefault("keepalives", 1)
+        options.setdefault("keepalives_idle", 30)
+        options.setdefault("keepalives_interval", 10)
+        options.setdefault("keepalives_count", 3)
+        options.setdefault("tcp_user_timeout", 30_000)  # ms: data sent and never acknowledged
+    return database
+
+
+with_connection_timeouts(DATABASES["default"])
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # The cache holds what every process must agree on (the web chat's rate limits, counters).

@@ -5,11 +5,11 @@ from __future__ import annotations
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import env
+from .base import env, with_connection_timeouts
 
 SECRET_KEY = env.str("DJANGO_SECRET_KEY")
 DEBUG = False
-DATABASES = {"default": env.db_url("DATABASE_URL")}
+DATABASES = {"default": with_connection_timeouts(env.db_url("DATABASE_URL"))}
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("Production runs on PostgreSQL: set DATABASE_URL=postgres://...")
 # A bounded connection pool per process (Django's psycopg pool): under an ASGI server every

@@ -208,3 +208,82 @@ def test_nothing_is_acknowledged_that_is_not_stored() -> None:
     )
     assert [status for status, _ in answers] == [503] * 5
     assert not InboundEvent.objects.exists()
+
+
+# --- The database goes away (found by the adversarial review of issue 13) -------------------
+
+
+def test_a_database_that_stops_answering_does_not_hold_the_webhook_for_good() -> None:
+    """A connection to a peer that accepted and then never answers (a frozen host, a dropped
+    route): the statement gives up after STATEMENT_TIMEOUT, once the database answers again the
+    next update is stored and acknowledged; nothing waits for TCP's quarter of an hour."""
+    import socket
+
+    from lifeline.channels.webhook_server import STATEMENT_TIMEOUT, WebhookApp
+    from lifeline.core.db import postgres_conninfo
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)  # the kernel completes the handshake; nobody ever answers
+    port = silent.getsockname()[1]
+
+    async def main() -> tuple[object, object]:
+        app = WebhookApp(f"host=127.0.0.1 port={port} dbname=lifeline user=lifeline")
+        await app.start()
+        try:
+            first = asyncio.create_task(_call(app, request(body(update(990_001, 31, "hi")))))
+            await asyncio.sleep(1)
+            assert not first.done()  # it waits (Telegram would retry it)
+            assert app.committer is not None
+            app.committer.dsn = postgres_conninfo()  # the database answers again
+            try:
+                second: object = await asyncio.wait_for(
+                    _call(app, request(body(update(990_002, 32, "hi")))),
+                    STATEMENT_TIMEOUT + 5,
+                )
+            except TimeoutError:
+                second = "no answer"
+            return await first, second
+        finally:
+            await app.stop()
+
+    try:
+        first, second = asyncio.run(main())
+    finally:
+        silent.close()
+    assert second == (200, b'{"ok": true}')
+    assert first == (200, b'{"ok": true}')  # its statement was tried again, and stored
+    assert set(InboundEvent.objects.values_list("external_id", flat=True)) == {
+        "990001",
+        "990002",
+    }
+
+
+def test_the_first_update_after_a_database_restart_is_stored_not_refused() -> None:
+    """The connection PostgreSQL dropped is only seen broken when a statement fails: that
+    statement is tried once more on a new connection (it is safe to repeat), not answered 503."""
+    from lifeline.channels.webhook_server import WebhookApp
+
+    def terminate_others() -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                "AND query LIKE 'INSERT INTO \"channels_inboundevent\"%%'"
+            )
+            assert cursor.fetchall(), "the accept server's connection was found"
+
+    async def main() -> list[tuple[int, bytes]]:
+        app = WebhookApp()
+        await app.start()
+        try:
+            first = await _call(app, request(body(update(991_001, 41, "hi"))))
+            await asyncio.to_thread(terminate_others)
+            await asyncio.sleep(0.5)
+            second = await _call(app, request(body(update(991_002, 42, "hi"))))
+            return [first, second]
+        finally:
+            await app.stop()
+
+    assert [status for status, _body in asyncio.run(main())] == [200, 200]
+    assert InboundEvent.objects.count() == 2

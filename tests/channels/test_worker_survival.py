@@ -197,3 +197,74 @@ def test_a_429_pauses_the_whole_bot(fake: FakeTelegram) -> None:
     finally:
         sender.close()
     assert len(fake.sent()) == 4
+
+
+def test_a_send_that_missed_its_slot_gives_it_up_and_waits_for_a_new_one(
+    fake: FakeTelegram,
+) -> None:
+    """A sender that fell behind (a busy CPU) must not send its late messages together on top of
+    the other workers' punctual ones: past LATE_SEND after its slot, a send does not leave; its
+    claim is released, uncounted, and it goes out later at a slot of its own."""
+    message = queued(8500, "поздно")
+    sender = TelegramSender()
+    try:
+        punctual = queued(8501, "вовремя")
+        late = sender.start(sender.prepare(message), -(outbox.LATE_SEND + 0.2))
+        on_time = sender.start(sender.prepare(punctual), 0.0)
+        assert isinstance(late.result(10), outbox.NotAttempted)
+        assert isinstance(on_time.result(10), str)
+        assert [call.data["text"] for call in fake.sent()] == ["вовремя"]
+        OutboundMessage.objects.filter(pk=punctual.pk).update(status="sent")
+        message.refresh_from_db()
+        assert (message.status, message.attempts) == ("pending", 0)
+        # Through the outbox it is simply sent at its next slot.
+        deadline = time.monotonic() + 10
+        while OutboundMessage.objects.filter(status="pending").exists():
+            outbox.send_all({"telegram": sender})
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        sender.close()
+    assert [call.data["text"] for call in fake.sent()] == ["вовремя", "поздно"]
+
+
+def test_a_record_that_cannot_reach_the_database_does_not_stop_the_sender(
+    fake: FakeTelegram,
+) -> None:
+    """The Recorder's database stops answering (a frozen host): the record gives up after
+    RECORD_TIMEOUT, the sender thread records the send on its own connection, and the pass
+    ends; the message was sent once and is marked sent. (Found by the adversarial review of
+    issue 13: the pass waited for the kernel's TCP timeouts.)"""
+    import socket
+    import threading
+
+    from django.db import connections
+
+    message = queued(8600, "Здравствуйте")
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)
+    port = silent.getsockname()[1]
+    sender = TelegramSender()
+    sender.recorder = outbox.Recorder(f"host=127.0.0.1 port={port} dbname=x user=x")
+    done = threading.Event()
+
+    def sending() -> None:
+        try:
+            outbox.send_all({"telegram": sender})
+        finally:
+            connections.close_all()
+            done.set()
+
+    thread = threading.Thread(target=sending, daemon=True)
+    thread.start()
+    try:
+        finished = done.wait(outbox.RECORD_TIMEOUT + 10)
+    finally:
+        silent.close()
+        done.wait(30)
+        sender.close()
+    assert finished, "the sending pass was still waiting for its record"
+    assert len(fake.sent()) == 1
+    message.refresh_from_db()
+    assert message.status == "sent"
