@@ -200,15 +200,6 @@ def _pause(channel: str, seconds: float) -> None:
 CHAT_PACED = (OutboundKind.MESSAGE,)
 
 
-def _same_chat() -> Q:
-    """Rows of the outer row's chat: its conversation, or another conversation of the same
-    person on the same address (an operator closed one while its reply was queued, and he
-    wrote again)."""
-    return Q(conversation=OuterRef("conversation")) | Q(
-        conversation__identity=OuterRef("conversation__identity")
-    )
-
-
 def _due_heads(now: datetime) -> Any:
     earlier = OutboundMessage.objects.filter(
         conversation=OuterRef("conversation"),
@@ -224,8 +215,10 @@ def _due_heads(now: datetime) -> Any:
     # The chat had a message less than a second ago: read from the outbox itself, so that
     # recording a send never waits for the conversation's row (a worker may hold it while it
     # processes his next message; a sender killed meanwhile would send the message again).
+    # (The chat is the identity: every conversation of it, this one included. A conversation
+    # without one cannot be sent to at all.)
     chat_busy = OutboundMessage.objects.filter(
-        _same_chat(),
+        conversation__identity=OuterRef("conversation__identity"),
         kind__in=CHAT_PACED,
         status=OutboundStatus.SENT,
         sent_at__gt=now - PER_CHAT_INTERVAL,
