@@ -30,6 +30,15 @@ def _fresh_blocks() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def _fresh_limits() -> None:
+    """Each test starts with the shared counters (rate limits, budgets) at zero: the cache is
+    this process's memory under test settings."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _english() -> Iterator[None]:
     """Messages are asserted in English unless a test switches language itself."""
     with translation.override("en"):

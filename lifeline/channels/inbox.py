@@ -30,6 +30,7 @@ from django.utils.module_loading import import_string
 from lifeline.contacts import blocks
 from lifeline.conversations.delivery import Reply
 from lifeline.conversations.models import Conversation
+from lifeline.core import limits
 from lifeline.core.db import serial_write
 
 from .models import InboundEvent, InboundStatus, OutboundKind, OutboundMessage, OutboundStatus
@@ -220,7 +221,7 @@ def process_batch(
     size = size or batch_size()
     with serial_write(), transaction.atomic():
         events = list(_heads(ordering_key, channel).select_for_update(skip_locked=True)[:size])
-        rest = _bulk_steps(events)
+        rest = _bulk_steps(_admitted(events))
         for event in rest:
             _process_one(event)
         return len(events)
@@ -231,6 +232,71 @@ def process_batch(
 BULK_READERS: dict[str, str] = {
     "telegram": "lifeline.channels.telegram.bulk_input",
 }
+
+
+def _admitted(events: list[InboundEvent]) -> list[InboundEvent]:
+    """The events whose senders are within their limits (``LIFELINE_SENDER_LIMITS``). Past a
+    limit, a sender's event waits, stored and first in his queue, until the full window ends;
+    he is told so once a window. A blocked sender's events go on, to be dropped."""
+    admitted = []
+    counted = [e for e in events if not blocks.blocked(e.channel, e.ordering_key)]
+    waits = dict(
+        zip(
+            [e.pk for e in counted],
+            limits.senders_admitted([(e.channel, e.ordering_key) for e in counted]),
+            strict=True,
+        )
+    )
+    for event in events:
+        wait = waits.get(event.pk, 0.0)
+        if not wait:
+            admitted.append(event)
+            continue
+        event.next_attempt_at = timezone.now() + timedelta(seconds=wait)
+        event.save(update_fields=["next_attempt_at"])
+        if limits.hit(
+            f"in:told:{event.channel}:{event.ordering_key}", limit=1, window=int(wait) + 1
+        ):
+            _tell(event, "slow")
+    return admitted
+
+
+def _tell(event: InboundEvent, why: str) -> None:
+    """A calm word to the sender of a waiting event, in his conversation's language, stored in
+    his transcript like any reply; nothing if he has no open conversation yet."""
+    from django.utils.translation import gettext, override
+
+    from lifeline.contacts.models import Identity
+    from lifeline.conversations import host
+
+    identity = Identity.objects.filter(
+        channel=event.channel, address_index=event.ordering_key
+    ).first()
+    conversation = (
+        Conversation.objects.filter(identity=identity)
+        .exclude(status="closed")
+        .order_by("-created_at")
+        .first()
+        if identity is not None
+        else None
+    )
+    if conversation is None:
+        return
+    with override(conversation.language):
+        if why == "slow":
+            text = gettext(
+                "You are writing faster than we can read. We have kept your messages and will "
+                "answer them in order in a little while; there is no need to send them again."
+            )
+        else:
+            text = gettext(
+                "Many people are writing to us right now. We have your message and will answer "
+                "it in a moment; there is no need to send it again."
+            )
+    with transaction.atomic():
+        enqueue_replies(
+            conversation, event.channel, host.store_replies(conversation, [Reply(text)])
+        )
 
 
 def _bulk_steps(events: list[InboundEvent]) -> list[InboundEvent]:
@@ -334,6 +400,15 @@ def _process_one(event: InboundEvent) -> None:
             conversation, replies = handler(event)
             if conversation is not None and replies:
                 enqueue_replies(conversation, event.channel, replies)
+    except limits.Deferred as deferred:
+        # Its work has no budget left now (a flood of new contacts): nothing of it happened;
+        # it waits, first in its sender's queue, and is not counted as a failure.
+        event.next_attempt_at = timezone.now() + timedelta(seconds=deferred.seconds)
+        event.save(update_fields=["next_attempt_at"])
+        key = f"in:told:{event.channel}:{event.ordering_key}:{deferred.what}"
+        if limits.hit(key, limit=1, window=300):
+            _tell(event, "busy")
+        return
     except Exception:
         event.attempts += 1
         log.exception("inbound %s event failed (attempt %s)", event.channel, event.attempts)

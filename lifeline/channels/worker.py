@@ -23,7 +23,7 @@ from lifeline.conversations import host
 from lifeline.core.channels import Channel
 from lifeline.stats import rollups
 
-from . import broadcast, inbox, outbox
+from . import broadcast, inbox, outbox, retention
 
 log = logging.getLogger(__name__)
 
@@ -83,13 +83,19 @@ def _loop(
 
 def _inbox_pass() -> Callable[[], int]:
     next_rollup = 0.0
+    next_purge = 0.0
 
     def one_pass() -> int:
-        nonlocal next_rollup
+        nonlocal next_rollup, next_purge
         worked = inbox.process_all(limit=PROCESS_PER_PASS)
         if time.monotonic() >= next_rollup:  # the figures, a few seconds behind
             next_rollup = time.monotonic() + ROLLUP_EVERY
             worked += rollups.rollup()
+        if time.monotonic() >= next_purge:  # data past its retention time (one worker's turn)
+            next_purge = time.monotonic() + retention.PURGE_EVERY
+            erased = retention.run_purges()
+            if erased:
+                log.info("retention: %s", ", ".join(f"{k} {v}" for k, v in sorted(erased.items())))
         return worked
 
     return one_pass

@@ -27,7 +27,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from lifeline.contacts.models import Contact, Identity, identity_index
-from lifeline.core import bulk
+from lifeline.core import bulk, limits
 from lifeline.stats.models import StatEvent
 from lifeline.stats.services import COUNTED_PAGES
 
@@ -245,6 +245,8 @@ def _started(plan: _Plan, entry: Flow, now: datetime) -> _Plan | None:
     step = _start(entry, plan.conversation, now)
     if not _simple(step):
         return None
+    if not limits.budget("flow_start", channel=plan.conversation.channel):
+        return None  # the host defers it (host._take_flow_start)
     plan.new_run = FlowRun(conversation=plan.conversation, flow=entry.name, version=entry.version)
     plan.state = step.state
     plan.replies = _replies(step)

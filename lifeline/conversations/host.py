@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -24,6 +25,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import override
 
+from lifeline.audit.services import audit_record
 from lifeline.cases import codenames, workflow
 from lifeline.cases.errors import CaseError
 from lifeline.cases.models import Case
@@ -304,6 +306,7 @@ def _dispatch(conversation: Conversation, text: str, run: FlowRun | None) -> lis
     if conversation.pending_command == "forget":
         return _confirm_forget(conversation, text)
     if command == "/start":
+        _take_flow_start(conversation)
         _count_entry(conversation, argument.strip())
         _cancel_runs(conversation)
         return start_flow(conversation, ENTRY_FLOW)
@@ -329,6 +332,7 @@ def _dispatch(conversation: Conversation, text: str, run: FlowRun | None) -> lis
         if conversation.status in (ConversationStatus.WAITING, ConversationStatus.ACTIVE):
             _mark_waiting_reason(conversation, WaitingReason.FRONT_UNVERIFIED, priority=1)
             return []  # an operator has the conversation: he now sees it is about the front
+        _take_flow_start(conversation)
         _cancel_runs(conversation)
         return start_flow(conversation, STAGE2_FLOW)
     if run is None:
@@ -346,8 +350,24 @@ def _dispatch(conversation: Conversation, text: str, run: FlowRun | None) -> lis
                     )
                 )
             ]
+        _take_flow_start(conversation)
         return start_flow(conversation, ENTRY_FLOW)
     return _feed(run, conversation, text)
+
+
+#: A step that found the flow-start budget spent comes back when the window turns, within this.
+FLOW_START_SPREAD_SECONDS = 10.0
+
+
+def _take_flow_start(conversation: Conversation) -> None:
+    """One unit of the global flow-start budget, from the conversation's channel's share; raises
+    :class:`limits.Deferred` (the caller keeps the message for later) when it is spent."""
+    if not limits.budget("flow_start", channel=conversation.channel):
+        _units, seconds = settings.LIFELINE_BUDGETS["flow_start"]
+        # Spread over the next window's first seconds, so that the waiting do not all come back
+        # at once and spend it again in its first instant.
+        wait = limits.seconds_left(seconds) + random.uniform(0, FLOW_START_SPREAD_SECONDS)  # noqa: S311
+        raise limits.Deferred("flow_start", wait)
 
 
 def is_stage2_phrase(text: str) -> bool:
@@ -586,6 +606,12 @@ def _act_open_case(call: _ActionCall) -> list[Reply] | None:
     if reach and "phone_situation" not in fields:  # a relative told us how he is reached
         fields["phone_situation"] = REACH_TO_PHONE.get(str(reach), "unknown")
     fields = {k: v for k, v in fields.items() if k in workflow.UPDATABLE_FIELDS}
+    number = str(fields.get("service_number") or "")
+    if conversation is not None and run.operator is None and not _service_number_admitted(number):
+        # The same number in more applications today than a family would send: no new
+        # application; an operator reads what he wrote (all of it is in the transcript).
+        _handoff(conversation, priority=0, reason=WaitingReason.NUMBER_LIMIT)
+        return None
     try:
         run.case = workflow.case_create(
             actor=_actor(run),
@@ -605,6 +631,20 @@ def _act_open_case(call: _ActionCall) -> list[Reply] | None:
         # an operator takes over with what was said.
         _handoff(conversation, priority=0, reason=WaitingReason.HANDOFF)
     return None
+
+
+def _service_number_admitted(number: str) -> bool:
+    """Count an application with this service number (by its blind index, across every contact
+    and process); False past ``LIFELINE_APPLICATIONS_PER_SERVICE_NUMBER`` today."""
+    if not number:
+        return True
+    try:
+        key = crypto.service_number_index(number)
+    except crypto.BlindIndexError:
+        return True
+    return limits.hit(
+        f"apply:sn:{key}", limit=settings.LIFELINE_APPLICATIONS_PER_SERVICE_NUMBER, window=86400
+    )
 
 
 def _act_update_case(call: _ActionCall) -> list[Reply] | None:
@@ -719,6 +759,7 @@ def _handoff(conversation: Conversation | None, *, priority: int, reason: str) -
 _REASON_RANK = {
     WaitingReason.NONE: 0,
     WaitingReason.HANDOFF: 1,
+    WaitingReason.NUMBER_LIMIT: 1,
     WaitingReason.AFTER_APPLICATION: 2,
     WaitingReason.FRONT_UNVERIFIED: 3,
     WaitingReason.FRONT: 4,
@@ -860,21 +901,42 @@ def _confirm_forget(conversation: Conversation, text: str) -> list[Reply]:
     ]
 
 
-def forget_contact(conversation: Conversation) -> None:
-    """Erase what the person told us: messages, flow answers, and the personal data of the
-    cases he opened. Statistics (which hold nothing personal) stay."""
+def forget_contact(
+    conversation: Conversation, *, actor: User | None = None, via: str = "forget"
+) -> dict[str, int]:
+    """Erase what the person told us: messages, notes, flow answers, the call backs he asked
+    for, and the personal data of the cases he opened — he asked (/forget), or a supervisor
+    decided (``actor``). Statistics (which hold nothing personal) stay. Audited with the counts
+    of what was erased, never a value; returns the counts."""
     contact = conversation.contact
-    via = "forget"
-    for case in Case.objects.filter(requester=contact):
+    counts: dict[str, int] = {}
+    cases = list(Case.objects.filter(requester=contact))
+    for case in cases:
         workflow.case_erase_personal_data(case=case, via=via)
-    FlowRun.objects.filter(conversation__contact=contact).update(
-        status=FlowRunStatus.CANCELLED, state=None
+    counts["cases"] = len(cases)
+    counts["flow_answers"] = FlowRun.objects.filter(
+        conversation__contact=contact, state__isnull=False
+    ).update(status=FlowRunStatus.CANCELLED, state=None)
+    FlowRun.objects.filter(conversation__contact=contact, status=FlowRunStatus.ACTIVE).update(
+        status=FlowRunStatus.CANCELLED
     )
-    Message.objects.filter(conversation__contact=contact).delete()  # photos and voice with them
-    Note.objects.filter(conversation__contact=contact).delete()
+    deleted = Message.objects.filter(conversation__contact=contact).delete()  # media with them
+    counts["messages"] = deleted[1].get(Message._meta.label, 0)
+    counts["notes"] = Note.objects.filter(conversation__contact=contact).delete()[0]
     # Call backs he asked for (the phone app's rows, reached through the relation so that this
     # app does not import the phone app): never called, and the number and time are gone.
-    contact.callbacks.update(status="cancelled", number=None, number_index="", safe_time=None)
+    counts["callbacks"] = contact.callbacks.update(
+        status="cancelled", number=None, number_index="", safe_time=None
+    )
     stat_record(
         kind="contact.forgotten", channel=conversation.channel, language=conversation.language
     )
+    audit_record(
+        actor=actor,
+        actor_label="" if actor is not None else via,
+        action="contact.erased",
+        object_type="contact",
+        object_id=contact.pk,
+        fields=[f"{name}:{count}" for name, count in sorted(counts.items()) if count],
+    )
+    return counts

@@ -419,6 +419,36 @@ NOTE_MAX_CHARS = 4000
 
 
 @transaction.atomic
+@transaction.atomic
+def contact_erase(*, conversation: Conversation, actor: User) -> dict[str, int]:
+    """A supervisor erases a person's data (he asked by other means, or keeping it endangers
+    him): as his own /forget, and the conversation is closed. Audited with the counts."""
+    from lifeline.conversations.host import _cancel_runs, forget_contact
+
+    if actor.role != Role.SUPERVISOR:
+        raise PermissionDenied(_("Only a supervisor can erase a person's data."))
+    locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    counts = forget_contact(locked, actor=actor)
+    _cancel_runs(locked)
+    locked.status = ConversationStatus.CLOSED
+    locked.waiting_since = None
+    locked.priority = 0
+    locked.waiting_reason = ""
+    locked.unread = 0
+    locked.pending_command = ""
+    locked.save(
+        update_fields=[
+            "status",
+            "waiting_since",
+            "priority",
+            "waiting_reason",
+            "unread",
+            "pending_command",
+        ]
+    )
+    return counts
+
+
 def conversation_close(*, conversation: Conversation, actor: User) -> None:
     """Resolved: off the queue, the bot stops, the front mark goes. The operator keeps it in
     his history; if the person writes again, a new conversation starts."""

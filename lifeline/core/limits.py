@@ -32,6 +32,25 @@ def hit(name: str, *, limit: int, window: int) -> bool:
     return count <= limit
 
 
+def hit_many(items: list[tuple[str, int, int]]) -> list[bool]:
+    """:func:`hit` for many (name, limit, window) at once: on Redis one pipelined round trip
+    (SET NX with the expiry, then INCR, as :func:`hit` does), elsewhere one :func:`hit` each."""
+    from django.core.cache import caches
+    from django.core.cache.backends.redis import RedisCache
+
+    backend = caches["default"]
+    if not items or not isinstance(backend, RedisCache):
+        return [hit(name, limit=limit, window=window) for name, limit, window in items]
+    keys = [backend.make_and_validate_key(_key(name, window)) for name, _l, window in items]
+    client = backend._cache.get_client(keys[0], write=True)  # type: ignore[attr-defined]
+    pipe = client.pipeline(transaction=False)
+    for key, (_name, _limit, window) in zip(keys, items, strict=True):
+        pipe.set(key, 0, ex=window + 1, nx=True)
+        pipe.incr(key)
+    answers = pipe.execute()
+    return [int(answers[2 * n + 1]) <= limit for n, (_name, limit, _w) in enumerate(items)]
+
+
 def count(name: str, *, window: int) -> int:
     """Hits so far in the current window."""
     value = cache.get(_key(name, window))
@@ -50,3 +69,76 @@ def budget(name: str, *, channel: str = "") -> bool:
     if share is not None:
         return hit(f"budget:{name}:{channel}", limit=max(1, int(units * share)), window=seconds)
     return hit(f"budget:{name}", limit=units, window=seconds)
+
+
+class Deferred(Exception):  # noqa: N818 - a signal, not an error: "not now, later"
+    """Raised inside a step whose expensive work has no budget left: the caller rolls the step
+    back and keeps its input for ``seconds`` later, unprocessed and uncounted as a failure."""
+
+    def __init__(self, what: str, seconds: float) -> None:
+        super().__init__(f"{what}: no budget left, deferred {seconds:.0f} s")
+        self.what = what
+        self.seconds = seconds
+
+
+def seconds_left(window: int) -> float:
+    """Seconds until the current fixed window of ``window`` seconds ends."""
+    return window - (time.time() % window)
+
+
+def senders_admitted(senders: list[tuple[str, str]]) -> list[float]:
+    """:func:`sender_admitted` for many (channel, key) at once, in one round trip on Redis."""
+    table = getattr(settings, "LIFELINE_SENDER_LIMITS", {})
+    items: list[tuple[str, int, int]] = []
+    owners: list[int] = []
+    for n, (channel, key) in enumerate(senders):
+        for number, seconds in table.get(channel, ()):
+            items.append((f"in:{channel}:{key}", number, seconds))
+            owners.append(n)
+    waits = [0.0] * len(senders)
+    for owner, (_name, _limit, seconds), within in zip(owners, items, hit_many(items), strict=True):
+        if not within:
+            waits[owner] = max(waits[owner], seconds_left(seconds))
+    return waits
+
+
+def sender_admitted(channel: str, key: str) -> float:
+    """Count one inbound message of a sender (``key``: the channel's ordering key, a blind
+    index or an internal id) against ``LIFELINE_SENDER_LIMITS[channel]``, a list of
+    (messages, seconds). 0 while within every limit; otherwise the seconds until the window
+    that is full ends, when his next message may be taken."""
+    wait = 0.0
+    for number, seconds in getattr(settings, "LIFELINE_SENDER_LIMITS", {}).get(channel, ()):
+        if not hit(f"in:{channel}:{key}", limit=number, window=seconds):
+            wait = max(wait, seconds_left(seconds))
+    return wait
+
+
+def network_hint(address: str) -> str:
+    """A keyed hash of a client's network address, for counting in the cache only: never
+    stored in the database or a log. It changes every day (the day is hashed in), so the cache
+    never links one day's visitors to another's; an IPv6 address counts as its /64 (one
+    subscriber's prefix), since a device picks new addresses inside it at will. "" when there is
+    nothing worth counting: not an address, or the loopback — the TLS proxy itself when no
+    address header is configured, which would make one network of every visitor."""
+    import hashlib
+    import hmac
+    import ipaddress
+
+    from . import crypto
+
+    try:
+        ip = ipaddress.ip_address(address.strip())
+    except ValueError:
+        return ""
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.is_loopback or ip.is_unspecified:
+        return ""  # the proxy itself (no address header configured): no hint, not everyone's
+    if isinstance(ip, ipaddress.IPv6Address):
+        text = str(ipaddress.IPv6Network(f"{ip}/64", strict=False))
+    else:
+        text = str(ip)
+    day = int(time.time() // 86400)
+    key = hashlib.sha256(b"lifeline/network-hint/v1\x00" + crypto.keyring().blind_index_key)
+    return hmac.new(key.digest(), f"{day}\x00{text}".encode(), hashlib.sha256).hexdigest()[:24]

@@ -170,6 +170,33 @@ def _drop_bad_cookie(request: HttpRequest, response: HttpResponse) -> HttpRespon
     return response
 
 
+def _client_address(request: HttpRequest) -> str:
+    """The visitor's address as the TLS proxy saw it (``LIFELINE_CLIENT_ADDRESS_HEADER``), or
+    the socket's peer. Only ever hashed into a cache key (limits.network_hint), never kept."""
+    header = settings.LIFELINE_CLIENT_ADDRESS_HEADER
+    if header:
+        value = request.headers.get(header, "")
+        return value.split(",")[-1].strip()
+    return str(request.META.get("REMOTE_ADDR", ""))
+
+
+def _network_over_limit(request: HttpRequest, *, new_chat: bool) -> bool:
+    """Per network, across every web process: messages a minute, and new chats an hour."""
+    hint = limits.network_hint(_client_address(request))
+    if not hint:
+        return False
+    within = limits.hit(
+        f"chat:net:m:{hint}", limit=settings.LIFELINE_NETWORK_MESSAGES_PER_MINUTE, window=60
+    )
+    if within and new_chat:
+        within = limits.hit(
+            f"chat:net:new:{hint}",
+            limit=settings.LIFELINE_NETWORK_NEW_CHATS_PER_HOUR,
+            window=3600,
+        )
+    return not within
+
+
 def _over_limit(device: webchat.Device | None) -> bool:
     """Per conversation key, before anything is written (a new conversation has none yet)."""
     if device is None:
@@ -225,7 +252,7 @@ def chat(request: HttpRequest) -> HttpResponse:
     if incoming is not None and blocks.blocked(Channel.WEB, incoming.ordering_key):
         # A chat a supervisor blocked: acknowledged like any message, and dropped unstored.
         return HttpResponseRedirect(reverse("public:chat") + "#end")
-    if _over_limit(incoming):
+    if _over_limit(incoming) or _network_over_limit(request, new_chat=incoming is None):
         return render(
             request,
             "public/chat.html",

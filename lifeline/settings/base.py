@@ -269,15 +269,63 @@ LIFELINE_REIDENTIFY_LIMIT = env.int("LIFELINE_REIDENTIFY_LIMIT", default=6)
 LIFELINE_REIDENTIFY_WINDOW = env.int("LIFELINE_REIDENTIFY_WINDOW", default=24 * 3600)  # seconds
 # Global budgets for expensive work, shared by all processes: name -> (units, per seconds).
 # "secret_hash": scrypt checks of code words (about 130 ms of one core each here).
+# "flow_start": a person starting a flow (his first message, /start): a flood of new contacts
+# spends it and waits, the people already in a conversation do not. Sized below what two
+# workers take (about 2,500 steps/s here, docs/performance.md), so that a surge of new contacts
+# leaves most of it to the conversations under way. "password_hash": staff passwords checked at
+# sign-in (Argon2: tens to hundreds of milliseconds of a core each).
 LIFELINE_BUDGETS = {
     "secret_hash": (env.int("LIFELINE_SECRET_HASH_BUDGET", default=120), 60),
+    "flow_start": (env.int("LIFELINE_FLOW_START_BUDGET", default=12000), 60),
+    "password_hash": (env.int("LIFELINE_PASSWORD_HASH_BUDGET", default=60), 60),
 }
 # The share of a budget each channel may take, so that a flood on one channel (the anonymous web
 # chat, where every probe can bring a fresh cookie) cannot starve the others: name -> channel ->
 # fraction. A channel not listed takes from the whole budget.
 LIFELINE_BUDGET_SHARES = {
     "secret_hash": {"web": 0.4, "telegram": 0.4, "phone": 0.2},
+    "flow_start": {"web": 0.4, "telegram": 0.6},
 }
+# Messages one sender (a Telegram chat, a web-chat conversation) may have processed, per
+# channel: a list of (messages, seconds). Past one, his next messages wait, stored and in order,
+# until the window ends; he is told once. A person types far below these.
+LIFELINE_SENDER_LIMITS = {
+    "telegram": [
+        (env.int("LIFELINE_SENDER_PER_MINUTE", default=20), 60),
+        (env.int("LIFELINE_SENDER_PER_DAY", default=400), 86400),
+    ],
+    "web": [
+        (env.int("LIFELINE_SENDER_PER_MINUTE", default=20), 60),
+        (env.int("LIFELINE_SENDER_PER_DAY", default=400), 86400),
+    ],
+}
+# Per network (a keyed hash of the client's address, in the cache only, changing daily): web
+# chats started per hour and web-chat messages per minute. Generous: mobile carriers put many
+# subscribers behind one address.
+LIFELINE_NETWORK_NEW_CHATS_PER_HOUR = env.int("LIFELINE_NETWORK_NEW_CHATS_PER_HOUR", default=30)
+LIFELINE_NETWORK_MESSAGES_PER_MINUTE = env.int("LIFELINE_NETWORK_MESSAGES_PER_MINUTE", default=120)
+# The request header that carries the client's address from the TLS proxy (e.g. "X-Real-IP",
+# which nginx sets with ``proxy_set_header X-Real-IP $remote_addr``); empty: the socket's peer.
+LIFELINE_CLIENT_ADDRESS_HEADER = env.str("LIFELINE_CLIENT_ADDRESS_HEADER", default="")
+# Retention (issue 15, part 5; days, 0: never). An application nobody verified expires (its
+# personal fields erased, its counts kept); a transcript goes this long after the person's last
+# message once no application of his is open or recently closed; a call's number goes this long
+# after it rang; processed inbox events and sent outbox rows go after a week.
+LIFELINE_RETENTION_UNVERIFIED_DAYS = env.int("LIFELINE_RETENTION_UNVERIFIED_DAYS", default=90)
+LIFELINE_RETENTION_TRANSCRIPT_DAYS = env.int("LIFELINE_RETENTION_TRANSCRIPT_DAYS", default=180)
+LIFELINE_RETENTION_CALL_DAYS = env.int("LIFELINE_RETENTION_CALL_DAYS", default=90)
+LIFELINE_RETENTION_INBOX_DAYS = env.int("LIFELINE_RETENTION_INBOX_DAYS", default=7)
+# The rules the worker runs (each app's own; an app does not import the ones above it).
+LIFELINE_PURGES = [
+    "lifeline.conversations.retention.purge",
+    "lifeline.channels.retention.purge",
+    "lifeline.phone.retention.purge",
+]
+# Applications opened with one service number (its blind index) per day, across every contact;
+# past it, the answers go to an operator instead of a new application.
+LIFELINE_APPLICATIONS_PER_SERVICE_NUMBER = env.int(
+    "LIFELINE_APPLICATIONS_PER_SERVICE_NUMBER", default=3
+)
 
 # A web-chat device token ends after this many hours without a message in either direction: the
 # transcript is no longer shown on that device and the next message starts a new conversation.

@@ -261,3 +261,41 @@ def test_production_hashes_passwords_with_argon2() -> None:
     from lifeline.settings import base
 
     assert base.PASSWORD_HASHERS[0] == "django.contrib.auth.hashers.Argon2PasswordHasher"
+
+
+def test_a_spent_password_budget_refuses_sign_ins_without_checking_the_password(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A flood of sign-ins from anywhere takes a global budget of password checks (each costs
+    tens to hundreds of milliseconds of a core); past it the form answers 429 and checks
+    nothing, so neither the CPU nor the lockout counts are spent; the budget's next window lets
+    people in again."""
+    from axes.models import AccessAttempt
+    from django.core.cache import cache
+
+    from lifeline.core.models import User
+
+    user = create_user(Role.OPERATOR, password=PASSWORD)
+    settings.LIFELINE_BUDGETS = {**settings.LIFELINE_BUDGETS, "password_hash": (2, 60)}
+    checks: list[str] = []
+    original = User.check_password
+
+    def counting(self: Any, raw_password: str) -> bool:
+        checks.append("x")
+        return bool(original(self, raw_password))
+
+    monkeypatch.setattr(User, "check_password", counting)
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+    assert sign_in(client, user.username, "wrong one").status_code == 200
+    assert sign_in(client, user.username, "wrong two").status_code == 200
+    assert len(checks) == 2
+    refused = sign_in(client, user.username, PASSWORD)
+    assert refused.status_code == 429
+    assert "Too many sign-ins right now" in refused.content.decode()
+    assert "Wrong username or password" not in refused.content.decode()
+    assert len(checks) == 2  # no password was checked for it
+    assert sum(a.failures_since_start for a in AccessAttempt.objects.all()) == 2
+    ru = Client(HTTP_ACCEPT_LANGUAGE="ru")
+    assert "Слишком много" in sign_in(ru, user.username).content.decode()
+    cache.clear()  # the window turns
+    assert sign_in(client, user.username, PASSWORD).status_code == 302

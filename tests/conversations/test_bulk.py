@@ -96,6 +96,9 @@ def script(seed: int) -> list[list[str]]:
 
 
 def run(chats: list[list[str]], *, bulk: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    from django.core.cache import cache
+
+    cache.clear()  # each run starts with the senders' limits and budgets at zero
     if not bulk:
         monkeypatch.setattr(inbox, "BULK_READERS", {})
     update_id = 50_000

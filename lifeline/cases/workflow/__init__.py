@@ -36,6 +36,7 @@ from .intake import (
     case_assign,
     case_create,
     case_erase_personal_data,
+    case_expire,
     case_set_codename,
     case_update_fields,
 )
@@ -83,6 +84,7 @@ __all__ = [
     "case_assign",
     "case_create",
     "case_erase_personal_data",
+    "case_expire",
     "case_mark_lost_contact",
     "case_mark_ready",
     "case_reject",

@@ -234,6 +234,54 @@ def case_update_fields(
 ERASABLE_FIELDS = (*SUBJECT_FIELDS, "callback_phone")
 
 
+def _blank_personal_data(locked: Case) -> tuple[str, ...]:
+    """Every personal field of a locked case blank (its events' notes, its operations' places
+    and signals too); the names of the fields that held something."""
+    held = tuple(name for name in ERASABLE_FIELDS if getattr(locked, name) not in (None, ""))
+    for name in ERASABLE_FIELDS:
+        setattr(locked, name, None)
+    if locked.codename_hash:
+        held += ("codename_hash", "codename_tag")
+    locked.codename_hash = locked.codename_tag = ""
+    locked.save()
+    for event in locked.events.exclude(note__isnull=True):
+        event.note = None
+        event.save(update_fields=["note"])
+    for operation in locked.operations.all():
+        operation.meeting_point = operation.signal = operation.outcome_note = None
+        operation.meeting_time = None
+        operation.save(update_fields=["meeting_point", "signal", "outcome_note", "meeting_time"])
+    return held
+
+
+@transaction.atomic
+def case_expire(*, case: Case, days: int) -> Case:
+    """An application nobody verified within ``days`` (the retention setting): its personal
+    data is erased and it ends as lost contact; its counts (statistics, status history) stay.
+    The audit entry names the fields that held something, never their values."""
+    locked = _lock(case)
+    if locked.status != CaseStatus.APPLIED:
+        return locked  # verified (or closed) meanwhile: not this rule's
+    held = _blank_personal_data(locked)
+    locked.status = CaseStatus.LOST_CONTACT
+    locked.status_changed_at = timezone.now()
+    locked.save(update_fields=["status", "status_changed_at", "updated_at"])
+    _record(
+        locked,
+        kind=CaseEventKind.STATUS,
+        actor=None,
+        actor_label="retention",
+        from_status=CaseStatus.APPLIED,
+        to_status=CaseStatus.LOST_CONTACT,
+        data={"expired_after_days": days},
+        stat="case.expired",
+        action="case.expired",
+        fields=(*held, "status"),
+    )
+    case.status = locked.status
+    return locked
+
+
 @transaction.atomic
 def case_erase_personal_data(*, case: Case, via: str) -> Case:
     """The person asked to be forgotten (/forget): blank every personal field, drop the

@@ -26,6 +26,7 @@ from lifeline.cases.models import (
 from lifeline.cases.selectors import (
     CASE_ROLES,
 )
+from lifeline.core import limits
 from lifeline.core.models import User
 
 from ..forms import TokenForm
@@ -45,6 +46,16 @@ def _next_url(request: HttpRequest) -> str:
 class LoginView(auth_views.LoginView):
     template_name = "console/auth/login.html"
     redirect_authenticated_user = False
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        # A global budget of password checks (each costs a third of a second of a core): a
+        # flood of sign-ins, from anywhere, waits instead of taking the server's CPU.
+        if not limits.budget("password_hash"):
+            form = self.get_form_class()(request)  # unbound: validating it would hash
+            response = self.render_to_response(self.get_context_data(form=form, busy=True))
+            response.status_code = 429
+            return response
+        return super().post(request, *args, **kwargs)
 
     def form_valid(self, form: Any) -> HttpResponse:
         response = super().form_valid(form)

@@ -136,6 +136,18 @@ def conversation(request: HttpRequest, actor: User, conversation_id: UUID) -> Ht
                 notice = _(
                     "Blocked until %(until)s: his messages are acknowledged and dropped unread."
                 ) % {"until": timezone.localtime(block.until).strftime("%Y-%m-%d %H:%M")}
+            elif action == "erase" and actor.role == Role.SUPERVISOR:
+                if request.POST.get("confirm") != "erase":
+                    raise ValueError(_("Tick the box to confirm: the erasure cannot be undone."))
+                conversations.contact_erase(conversation=item, actor=actor)
+                messages.success(
+                    request,
+                    _(
+                        "Erased: his messages, notes, answers, call backs and the personal "
+                        "data of his applications. The counts stay in the figures."
+                    ),
+                )
+                return redirect("console:queue")
             elif action == "assign" and actor.role == Role.SUPERVISOR:
                 assignee = User.objects.get(pk=_int(request.POST.get("assignee")))
                 conversations.conversation_assign(conversation=item, actor=actor, assignee=assignee)
@@ -223,6 +235,7 @@ def _conversation_context(
         if item.identity_id
         else None,
         "can_block": user.role == Role.SUPERVISOR and item.identity_id is not None,
+        "can_erase": user.role == Role.SUPERVISOR,
         "block_durations": list(blocks.DURATIONS.items()),
         "block_reasons": BlockReason.choices,
         # Stage 2 that the bot could not confirm: the operator may check the code words here.

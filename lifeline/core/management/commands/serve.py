@@ -13,6 +13,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument(
+            "--no-worker",
+            action="store_true",
+            help="web only: another process runs the worker (on SQLite, run one worker only)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         import threading
@@ -23,9 +28,13 @@ class Command(BaseCommand):
         from lifeline.channels import worker
 
         # The embedded default: the worker (and Telegram polling, given a token) in this process.
-        _thread, stop = worker.start_in_thread()
-        polling = "off (no TELEGRAM_BOT_TOKEN: web chat only)"
-        if settings.TELEGRAM_BOT_TOKEN:
+        if options["no_worker"]:
+            stop = threading.Event()
+            polling = "off (--no-worker)"
+        else:
+            _thread, stop = worker.start_in_thread()
+            polling = "off (no TELEGRAM_BOT_TOKEN: web chat only)"
+        if settings.TELEGRAM_BOT_TOKEN and not options["no_worker"]:
             from lifeline.channels.management.commands.telegram_poll import poll
 
             threading.Thread(target=poll, args=(stop,), name="telegram-poll", daemon=True).start()

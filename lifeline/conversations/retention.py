@@ -1,0 +1,120 @@
+"""Data does not outlive its purpose (issue 15, part 5): applications nobody verified expire,
+and the transcripts of people whose matters are closed are purged, a configurable time later.
+
+The worker runs :func:`purge` every few minutes (``LIFELINE_PURGES``), a bounded batch at a
+time, each conversation or case in its own short transaction; ``manage.py purge`` runs it at
+once. What is erased is audited by name and count, never by value. Statistics (which hold
+nothing personal) and the status history of cases stay: the figures stay true.
+
+* An application still waiting for verification ``LIFELINE_RETENTION_UNVERIFIED_DAYS`` after it
+  entered that state: its personal fields are erased, it ends as lost contact
+  (:func:`~lifeline.cases.workflow.case_expire`).
+* A conversation with no message for ``LIFELINE_RETENTION_TRANSCRIPT_DAYS``, not with an
+  operator, whose person has no open application and none closed within that time: its
+  messages (photos and voice messages with them), notes and the flow's answers are
+  deleted. The conversation row (channel, language, times) stays for the counts.
+
+0 days turns a rule off.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+
+from lifeline.audit.services import audit_record
+from lifeline.cases import workflow
+from lifeline.cases.models import OPEN_STATUSES, Case, CaseStatus
+
+from .models import Conversation, ConversationStatus, FlowRun, FlowRunStatus, Message, Note
+
+#: Cases or conversations one purge pass handles at most (the rest wait for the next pass).
+BATCH = 200
+
+
+def expire_unverified(now: datetime | None = None, *, limit: int = BATCH) -> int:
+    days = int(settings.LIFELINE_RETENTION_UNVERIFIED_DAYS)
+    if days <= 0:
+        return 0
+    cutoff = (now or timezone.now()) - timedelta(days=days)
+    waiting = Case.objects.filter(status=CaseStatus.APPLIED).filter(
+        Q(status_changed_at__lt=cutoff) | Q(status_changed_at=None, created_at__lt=cutoff)
+    )
+    done = 0
+    for case in waiting.order_by("created_at")[:limit]:
+        workflow.case_expire(case=case, days=days)
+        done += 1
+    return done
+
+
+def _purgeable(cutoff: datetime) -> object:
+    matter_alive = Case.objects.filter(requester=OuterRef("contact")).filter(
+        Q(status__in=OPEN_STATUSES) | Q(status_changed_at__gte=cutoff) | Q(created_at__gte=cutoff)
+    )
+    something_kept = (
+        Exists(Message.objects.filter(conversation=OuterRef("pk")))
+        | Exists(Note.objects.filter(conversation=OuterRef("pk")))
+        | Exists(FlowRun.objects.filter(conversation=OuterRef("pk"), state__isnull=False))
+    )
+    return (
+        Conversation.objects.filter(
+            last_message_at__lt=cutoff,
+            status__in=(ConversationStatus.BOT, ConversationStatus.CLOSED),
+        )
+        .filter(~Exists(matter_alive))
+        .filter(something_kept)
+    )
+
+
+def purge_conversation(
+    conversation: Conversation, *, actor: object = None, label: str
+) -> Counter[str]:
+    """Delete a conversation's transcript, notes and flow answers (one transaction); audited
+    with the counts. Returns the counts. (The channels' own rows — inbox, outbox — go by
+    their own rules: lifeline.channels.retention.)"""
+    counts: Counter[str] = Counter()
+    with transaction.atomic():
+        locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        counts["messages"] = (
+            Message.objects.filter(conversation=locked).delete()[1].get(Message._meta.label, 0)
+        )
+        counts["notes"] = Note.objects.filter(conversation=locked).delete()[0]
+        counts["flow_answers"] = FlowRun.objects.filter(
+            conversation=locked, state__isnull=False
+        ).update(state=None, status=FlowRunStatus.CANCELLED)
+        kept = +counts
+        audit_record(
+            actor=actor,
+            actor_label=label,
+            action="conversation.purged",
+            object_type="conversation",
+            object_id=locked.pk,
+            fields=[f"{name}:{count}" for name, count in sorted(kept.items())],
+        )
+    return counts
+
+
+def purge_transcripts(now: datetime | None = None, *, limit: int = BATCH) -> Counter[str]:
+    days = int(settings.LIFELINE_RETENTION_TRANSCRIPT_DAYS)
+    totals: Counter[str] = Counter()
+    if days <= 0:
+        return totals
+    cutoff = (now or timezone.now()) - timedelta(days=days)
+    for conversation in _purgeable(cutoff).order_by("last_message_at")[:limit]:  # type: ignore[attr-defined]
+        totals["conversations"] += 1
+        totals.update(purge_conversation(conversation, label="retention"))
+    return totals
+
+
+def purge(now: datetime | None = None) -> dict[str, int]:
+    """One pass of the conversations' retention rules; what it erased, by name."""
+    found: Counter[str] = Counter()
+    found["cases_expired"] = expire_unverified(now)
+    for name, count in purge_transcripts(now).items():
+        found[f"transcripts_{name}" if name != "conversations" else "conversations_purged"] = count
+    return {name: count for name, count in found.items() if count}
