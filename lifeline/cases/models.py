@@ -144,6 +144,11 @@ class Case(SealedModel):
     # A 16-bit keyed tag of the codename (crypto.secret_tag): picks the one hash to check at
     # stage 2 among the cases sharing a service number, so that an attempt costs one hash.
     codename_tag = models.CharField(max_length=8, blank=True, default="", editable=False)
+    # Suspicion (cases.suspicion): reasons to look twice, assessed when the application opened;
+    # never a verdict. A keyed hash of rank, unit and place gathers near-identical applications.
+    suspicion = models.PositiveSmallIntegerField(default=0)
+    suspicion_reasons = models.JSONField(null=True, blank=True, editable=False)
+    answers_fingerprint = models.CharField(max_length=32, blank=True, default="", editable=False)
 
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -160,7 +165,10 @@ class Case(SealedModel):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["status", "created_at"])]
+        indexes = [
+            models.Index(fields=["status", "created_at"]),
+            models.Index(fields=["answers_fingerprint", "created_at"], name="case_answers_seen"),
+        ]
 
     def __str__(self) -> str:
         return self.number

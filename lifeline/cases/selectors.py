@@ -335,8 +335,20 @@ BURST_PER_HOUR = 20
 
 
 def suspicion_hints(case: Case) -> list[str]:
-    """Reasons to look twice at an application, from what is stored in clear (times, counts,
-    links between rows): nothing personal is decrypted. Issue 15 adds scoring across sessions."""
+    """Reasons to look twice at an application (cases.suspicion), in words: as assessed when it
+    was opened (for an application opened before the assessment existed, from what is stored in
+    clear: times, counts, links between rows), and whether it is part of a burst of applications
+    on its channel, before or after it. Nothing personal is decrypted."""
+    from . import suspicion
+
+    assessed = case.suspicion_reasons is not None
+    hints = suspicion.explained(case) if assessed else _legacy_hints(case)
+    if not any(code == "burst" for code, _n in (case.suspicion_reasons or [])):
+        hints.extend(_burst_hint(case))
+    return hints
+
+
+def _legacy_hints(case: Case) -> list[str]:
     from datetime import timedelta
 
     from django.utils.translation import ngettext
@@ -367,19 +379,27 @@ def suspicion_hints(case: Case) -> list[str]:
                 )
                 % {"n": seconds}
             )
+    return hints
+
+
+def _burst_hint(case: Case) -> list[str]:
+    from datetime import timedelta
+
+    from django.utils.translation import ngettext
+
     hour = timedelta(hours=1)
     burst = Case.objects.filter(
         channel=case.channel,
         created_at__gte=case.created_at - hour,
         created_at__lte=case.created_at + hour,
     ).count()
-    if burst > BURST_PER_HOUR:
-        hints.append(
-            ngettext(
-                "Part of a burst: %(n)d application on this channel within an hour of it.",
-                "Part of a burst: %(n)d applications on this channel within an hour of it.",
-                burst,
-            )
-            % {"n": burst}
+    if burst <= BURST_PER_HOUR:
+        return []
+    return [
+        ngettext(
+            "Part of a burst: %(n)d application on this channel within an hour of it.",
+            "Part of a burst: %(n)d applications on this channel within an hour of it.",
+            burst,
         )
-    return hints
+        % {"n": burst}
+    ]

@@ -12,3 +12,5 @@ class ChannelsConfig(AppConfig):
 
         # Telegram sends replies itself; the web chat shows the stored messages.
         delivery.register("telegram", inbox.enqueue_replies)
+        # An erased person's queued replies, failed messages and waiting events go too.
+        delivery.register_eraser(inbox.erase_contact)

@@ -28,6 +28,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from lifeline.contacts import blocks
+from lifeline.conversations import delivery
 from lifeline.conversations.delivery import Reply
 from lifeline.conversations.models import Conversation
 from lifeline.core import limits
@@ -234,6 +235,21 @@ BULK_READERS: dict[str, str] = {
 }
 
 
+def erase_contact(contact: Any, indexes: list[str]) -> dict[str, int]:
+    """A person erased (/forget, a supervisor): every outbox row of his conversations (queued
+    replies would still reach him; failed ones keep their text) and his events still waiting
+    in the inbox (their payloads hold what he wrote) are deleted. The event being processed now
+    (his /forget) is not among them: it is locked by its own transaction."""
+    outbound = OutboundMessage.objects.filter(conversation__contact=contact).delete()[0]
+    waiting = (
+        InboundEvent.objects.filter(ordering_key__in=indexes)
+        .exclude(status=InboundStatus.DONE)
+        .select_for_update(skip_locked=True)
+    )
+    events = InboundEvent.objects.filter(pk__in=list(waiting.values_list("pk", flat=True)))
+    return {"outbox_messages": outbound, "inbox_events": events.delete()[0]}
+
+
 def _admitted(events: list[InboundEvent]) -> list[InboundEvent]:
     """The events whose senders are within their limits (``LIFELINE_SENDER_LIMITS``). Past a
     limit, a sender's event waits, stored and first in his queue, until the full window ends;
@@ -257,11 +273,11 @@ def _admitted(events: list[InboundEvent]) -> list[InboundEvent]:
         if limits.hit(
             f"in:told:{event.channel}:{event.ordering_key}", limit=1, window=int(wait) + 1
         ):
-            _tell(event, "slow")
+            _tell(event)
     return admitted
 
 
-def _tell(event: InboundEvent, why: str) -> None:
+def _tell(event: InboundEvent) -> None:
     """A calm word to the sender of a waiting event, in his conversation's language, stored in
     his transcript like any reply; nothing if he has no open conversation yet."""
     from django.utils.translation import gettext, override
@@ -283,20 +299,13 @@ def _tell(event: InboundEvent, why: str) -> None:
     if conversation is None:
         return
     with override(conversation.language):
-        if why == "slow":
-            text = gettext(
-                "You are writing faster than we can read. We have kept your messages and will "
-                "answer them in order in a little while; there is no need to send them again."
-            )
-        else:
-            text = gettext(
-                "Many people are writing to us right now. We have your message and will answer "
-                "it in a moment; there is no need to send it again."
-            )
-    with transaction.atomic():
-        enqueue_replies(
-            conversation, event.channel, host.store_replies(conversation, [Reply(text)])
+        text = gettext(
+            "You are writing faster than we can read. We have kept your messages and will "
+            "answer them in order in a little while; there is no need to send them again."
         )
+    with transaction.atomic():
+        # Through the channel's writer: the web chat shows the transcript and has no outbox.
+        delivery.deliver(conversation, host.store_replies(conversation, [Reply(text)]))
 
 
 def _bulk_steps(events: list[InboundEvent]) -> list[InboundEvent]:
@@ -402,12 +411,10 @@ def _process_one(event: InboundEvent) -> None:
                 enqueue_replies(conversation, event.channel, replies)
     except limits.Deferred as deferred:
         # Its work has no budget left now (a flood of new contacts): nothing of it happened;
-        # it waits, first in its sender's queue, and is not counted as a failure.
+        # it waits, first in its sender's queue, and is not counted as a failure. (A new
+        # person has no conversation yet to be told in: he is answered when the window turns.)
         event.next_attempt_at = timezone.now() + timedelta(seconds=deferred.seconds)
         event.save(update_fields=["next_attempt_at"])
-        key = f"in:told:{event.channel}:{event.ordering_key}:{deferred.what}"
-        if limits.hit(key, limit=1, window=300):
-            _tell(event, "busy")
         return
     except Exception:
         event.attempts += 1

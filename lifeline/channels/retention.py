@@ -65,8 +65,11 @@ def purge(now: datetime | None = None) -> dict[str, int]:
     return {name: count for name, count in found.items() if count}
 
 
-#: Seconds between two purge passes (one worker runs it: whoever takes the turn in the cache).
+#: Seconds between two purge turns (one worker runs it: whoever takes the turn in the cache),
+#: and how long a turn goes on, a batch of each rule at a time, while there is more to erase.
 PURGE_EVERY = 300
+TURN_BATCHES = 50
+TURN_SECONDS = 20.0
 
 
 def run_purges(now: datetime | None = None, *, force: bool = False) -> dict[str, int]:
@@ -80,10 +83,20 @@ def run_purges(now: datetime | None = None, *, force: bool = False) -> dict[str,
 
     if not force and not cache.add("retention:turn", 1, PURGE_EVERY):
         return {}
+    import time
+
     found: dict[str, int] = {}
-    for path in settings.LIFELINE_PURGES:
-        for name, count in import_string(path)(now).items():
-            found[name] = found.get(name, 0) + count
+    started = time.monotonic()
+    # Batch after batch while there is more (after a flood) and the turn lasts: each rule's
+    # batch is bounded, so a busy day's rows are caught up, not left a batch a turn behind.
+    for _batch in range(TURN_BATCHES):
+        erased = 0
+        for path in settings.LIFELINE_PURGES:
+            for name, count in import_string(path)(now).items():
+                found[name] = found.get(name, 0) + count
+                erased += count
+        if not erased or time.monotonic() - started > TURN_SECONDS:
+            break
     if found:
         audit_record(
             actor=None,

@@ -56,6 +56,8 @@ class Identity(SealedModel):
                 fields=["channel", "address_index"], name="identity_unique_address"
             ),
         ]
+        # New contacts an hour per channel (cases.suspicion: a burst).
+        indexes = [models.Index(fields=["channel", "created_at"], name="identity_new_per_channel")]
 
     def __str__(self) -> str:
         return f"{self.channel} identity {str(self.pk)[:8]}"

@@ -245,8 +245,10 @@ def _started(plan: _Plan, entry: Flow, now: datetime) -> _Plan | None:
     step = _start(entry, plan.conversation, now)
     if not _simple(step):
         return None
-    if not limits.budget("flow_start", channel=plan.conversation.channel):
-        return None  # the host defers it (host._take_flow_start)
+    if plan.new_contact is not None and not limits.budget(
+        "flow_start", channel=plan.conversation.channel
+    ):
+        return None  # a new person's first flow: the host defers it (host._take_flow_start)
     plan.new_run = FlowRun(conversation=plan.conversation, flow=entry.name, version=entry.version)
     plan.state = step.state
     plan.replies = _replies(step)

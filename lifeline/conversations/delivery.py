@@ -65,3 +65,23 @@ def deliver(conversation: Any, replies: list[Reply]) -> None:
     writer = _writers.get(conversation.channel)
     if writer is not None and replies:
         writer(conversation, conversation.channel, replies)
+
+
+#: What the channels hold of a person besides the transcript (their inbox and outbox rows):
+#: each ``eraser(contact, identity_indexes)`` erases it and returns counts by name.
+Eraser = Callable[[Any, list[str]], dict[str, int]]
+_erasers: list[Eraser] = []
+
+
+def register_eraser(eraser: Eraser) -> None:
+    if eraser not in _erasers:
+        _erasers.append(eraser)
+
+
+def erase_channels(contact: Any, indexes: list[str]) -> dict[str, int]:
+    """Run every channel's eraser for this person; the counts they return."""
+    counts: dict[str, int] = {}
+    for eraser in _erasers:
+        for name, count in eraser(contact, indexes).items():
+            counts[name] = counts.get(name, 0) + count
+    return counts

@@ -33,7 +33,7 @@ from lifeline.core import crypto, limits
 from lifeline.core.models import User
 from lifeline.stats.services import COUNTED_PAGES, stat_record
 
-from .delivery import Reply
+from .delivery import Reply, erase_channels
 from .engine import LANGUAGES, runner
 from .engine.inputs import is_yes
 from .engine.loader import load_flows, parse_flow
@@ -332,8 +332,7 @@ def _dispatch(conversation: Conversation, text: str, run: FlowRun | None) -> lis
         if conversation.status in (ConversationStatus.WAITING, ConversationStatus.ACTIVE):
             _mark_waiting_reason(conversation, WaitingReason.FRONT_UNVERIFIED, priority=1)
             return []  # an operator has the conversation: he now sees it is about the front
-        _take_flow_start(conversation)
-        _cancel_runs(conversation)
+        _cancel_runs(conversation)  # (stage 2 never waits for the flow-start budget)
         return start_flow(conversation, STAGE2_FLOW)
     if run is None:
         if conversation.status in (ConversationStatus.WAITING, ConversationStatus.ACTIVE):
@@ -360,8 +359,13 @@ FLOW_START_SPREAD_SECONDS = 10.0
 
 
 def _take_flow_start(conversation: Conversation) -> None:
-    """One unit of the global flow-start budget, from the conversation's channel's share; raises
-    :class:`limits.Deferred` (the caller keeps the message for later) when it is spent."""
+    """A person's first flow takes one unit of the global flow-start budget, from his channel's
+    share; raises :class:`limits.Deferred` (the caller keeps the message for later) when it is
+    spent. Someone who talked to the bot before (a /start, a new conversation after a closed
+    one) takes none — his own per-sender limit bounds him — and "I am at the front" never
+    waits."""
+    if FlowRun.objects.filter(conversation__contact_id=conversation.contact_id).exists():
+        return
     if not limits.budget("flow_start", channel=conversation.channel):
         _units, seconds = settings.LIFELINE_BUDGETS["flow_start"]
         # Spread over the next window's first seconds, so that the waiting do not all come back
@@ -606,12 +610,6 @@ def _act_open_case(call: _ActionCall) -> list[Reply] | None:
     if reach and "phone_situation" not in fields:  # a relative told us how he is reached
         fields["phone_situation"] = REACH_TO_PHONE.get(str(reach), "unknown")
     fields = {k: v for k, v in fields.items() if k in workflow.UPDATABLE_FIELDS}
-    number = str(fields.get("service_number") or "")
-    if conversation is not None and run.operator is None and not _service_number_admitted(number):
-        # The same number in more applications today than a family would send: no new
-        # application; an operator reads what he wrote (all of it is in the transcript).
-        _handoff(conversation, priority=0, reason=WaitingReason.NUMBER_LIMIT)
-        return None
     try:
         run.case = workflow.case_create(
             actor=_actor(run),
@@ -631,20 +629,6 @@ def _act_open_case(call: _ActionCall) -> list[Reply] | None:
         # an operator takes over with what was said.
         _handoff(conversation, priority=0, reason=WaitingReason.HANDOFF)
     return None
-
-
-def _service_number_admitted(number: str) -> bool:
-    """Count an application with this service number (by its blind index, across every contact
-    and process); False past ``LIFELINE_APPLICATIONS_PER_SERVICE_NUMBER`` today."""
-    if not number:
-        return True
-    try:
-        key = crypto.service_number_index(number)
-    except crypto.BlindIndexError:
-        return True
-    return limits.hit(
-        f"apply:sn:{key}", limit=settings.LIFELINE_APPLICATIONS_PER_SERVICE_NUMBER, window=86400
-    )
 
 
 def _act_update_case(call: _ActionCall) -> list[Reply] | None:
@@ -759,7 +743,6 @@ def _handoff(conversation: Conversation | None, *, priority: int, reason: str) -
 _REASON_RANK = {
     WaitingReason.NONE: 0,
     WaitingReason.HANDOFF: 1,
-    WaitingReason.NUMBER_LIMIT: 1,
     WaitingReason.AFTER_APPLICATION: 2,
     WaitingReason.FRONT_UNVERIFIED: 3,
     WaitingReason.FRONT: 4,
@@ -914,6 +897,8 @@ def forget_contact(
     for case in cases:
         workflow.case_erase_personal_data(case=case, via=via)
     counts["cases"] = len(cases)
+    # His applications no longer lead to him (their counts and statuses stay).
+    Case.objects.filter(pk__in=[c.pk for c in cases]).update(requester=None)
     counts["flow_answers"] = FlowRun.objects.filter(
         conversation__contact=contact, state__isnull=False
     ).update(status=FlowRunStatus.CANCELLED, state=None)
@@ -928,6 +913,19 @@ def forget_contact(
     counts["callbacks"] = contact.callbacks.update(
         status="cancelled", number=None, number_index="", safe_time=None
     )
+    # What the channels hold of him: queued replies, failed messages, waiting events.
+    identities = list(contact.identities.all())
+    counts.update(erase_channels(contact, [i.address_index for i in identities]))
+    if actor is not None:
+        # A supervisor's erasure ends the conversation: his addresses go too, so that his
+        # Telegram account, web chat or number no longer leads here (one a supervisor blocked
+        # stays, with its block). After /forget the bot still answers "done" on that address:
+        # it stays, and leads to nothing but this emptied contact.
+        counts["addresses"] = (
+            contact.identities.exclude(blocks__until__gt=timezone.now())
+            .delete()[1]
+            .get("contacts.Identity", 0)
+        )
     stat_record(
         kind="contact.forgotten", channel=conversation.channel, language=conversation.language
     )

@@ -27,7 +27,6 @@ class WaitingReason(models.TextChoices):
     FRONT_UNVERIFIED = "front_unverified", _("At the front, not yet identified")
     AFTER_APPLICATION = "after_application", _("Wrote after applying")
     HANDOFF = "handoff", _("The bot could not help")
-    NUMBER_LIMIT = "number_limit", _("Applied with a service number used many times today")
 
 
 class Conversation(SealedModel):

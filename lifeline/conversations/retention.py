@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -42,8 +43,15 @@ def expire_unverified(now: datetime | None = None, *, limit: int = BATCH) -> int
     if days <= 0:
         return 0
     cutoff = (now or timezone.now()) - timedelta(days=days)
-    waiting = Case.objects.filter(status=CaseStatus.APPLIED).filter(
-        Q(status_changed_at__lt=cutoff) | Q(status_changed_at=None, created_at__lt=cutoff)
+    # (Not while he is still writing: a flood that holds verification back must not expire a
+    # man who is talking to the bot or an operator now.)
+    talking = Conversation.objects.filter(
+        contact=OuterRef("requester"), last_message_at__gte=cutoff
+    )
+    waiting = (
+        Case.objects.filter(status=CaseStatus.APPLIED)
+        .filter(Q(status_changed_at__lt=cutoff) | Q(status_changed_at=None, created_at__lt=cutoff))
+        .filter(~Exists(talking))
     )
     done = 0
     for case in waiting.order_by("created_at")[:limit]:
@@ -52,9 +60,20 @@ def expire_unverified(now: datetime | None = None, *, limit: int = BATCH) -> int
     return done
 
 
-def _purgeable(cutoff: datetime) -> object:
-    matter_alive = Case.objects.filter(requester=OuterRef("contact")).filter(
+def _alive(cutoff: datetime) -> Q:
+    return (
         Q(status__in=OPEN_STATUSES) | Q(status_changed_at__gte=cutoff) | Q(created_at__gte=cutoff)
+    )
+
+
+def _purgeable(cutoff: datetime) -> Any:
+    # His matter: the applications he opened, and one he re-identified himself for here
+    # (stage 2 of an application a relative or the phone line opened).
+    matter_alive = Case.objects.filter(requester=OuterRef("contact")).filter(_alive(cutoff))
+    linked_alive = FlowRun.objects.filter(conversation=OuterRef("pk"), case__isnull=False).filter(
+        Q(case__status__in=OPEN_STATUSES)
+        | Q(case__status_changed_at__gte=cutoff)
+        | Q(case__created_at__gte=cutoff)
     )
     something_kept = (
         Exists(Message.objects.filter(conversation=OuterRef("pk")))
@@ -67,12 +86,13 @@ def _purgeable(cutoff: datetime) -> object:
             status__in=(ConversationStatus.BOT, ConversationStatus.CLOSED),
         )
         .filter(~Exists(matter_alive))
+        .filter(~Exists(linked_alive))
         .filter(something_kept)
     )
 
 
 def purge_conversation(
-    conversation: Conversation, *, actor: object = None, label: str
+    conversation: Conversation, *, actor: object = None, label: str, cutoff: datetime | None = None
 ) -> Counter[str]:
     """Delete a conversation's transcript, notes and flow answers (one transaction); audited
     with the counts. Returns the counts. (The channels' own rows — inbox, outbox — go by
@@ -80,6 +100,8 @@ def purge_conversation(
     counts: Counter[str] = Counter()
     with transaction.atomic():
         locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        if cutoff is not None and not _purgeable(cutoff).filter(pk=locked.pk).exists():
+            return counts  # he wrote, or an operator took it, since it was chosen: it stays
         counts["messages"] = (
             Message.objects.filter(conversation=locked).delete()[1].get(Message._meta.label, 0)
         )
@@ -105,9 +127,11 @@ def purge_transcripts(now: datetime | None = None, *, limit: int = BATCH) -> Cou
     if days <= 0:
         return totals
     cutoff = (now or timezone.now()) - timedelta(days=days)
-    for conversation in _purgeable(cutoff).order_by("last_message_at")[:limit]:  # type: ignore[attr-defined]
-        totals["conversations"] += 1
-        totals.update(purge_conversation(conversation, label="retention"))
+    for conversation in _purgeable(cutoff).order_by("last_message_at")[:limit]:
+        counts = purge_conversation(conversation, label="retention", cutoff=cutoff)
+        if counts:
+            totals["conversations"] += 1
+            totals.update(counts)
     return totals
 
 

@@ -419,16 +419,21 @@ NOTE_MAX_CHARS = 4000
 
 
 @transaction.atomic
-@transaction.atomic
 def contact_erase(*, conversation: Conversation, actor: User) -> dict[str, int]:
     """A supervisor erases a person's data (he asked by other means, or keeping it endangers
     him): as his own /forget, and the conversation is closed. Audited with the counts."""
+    from lifeline.cases.models import Case, CaseStatus
     from lifeline.conversations.host import _cancel_runs, forget_contact
 
     if actor.role != Role.SUPERVISOR:
         raise PermissionDenied(_("Only a supervisor can erase a person's data."))
     locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
-    counts = forget_contact(locked, actor=actor)
+    if Case.objects.filter(requester=locked.contact, status=CaseStatus.OPERATION).exists():
+        # Approving an operation takes two supervisors: one cannot end it with a tick-box.
+        raise PermissionDenied(
+            _("An operation is under way for his application: it cannot be erased now.")
+        )
+    counts = forget_contact(locked, actor=actor, via="supervisor")
     _cancel_runs(locked)
     locked.status = ConversationStatus.CLOSED
     locked.waiting_since = None
@@ -449,6 +454,7 @@ def contact_erase(*, conversation: Conversation, actor: User) -> dict[str, int]:
     return counts
 
 
+@transaction.atomic
 def conversation_close(*, conversation: Conversation, actor: User) -> None:
     """Resolved: off the queue, the bot stops, the front mark goes. The operator keeps it in
     his history; if the person writes again, a new conversation starts."""

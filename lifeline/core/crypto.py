@@ -341,7 +341,11 @@ def normalise_name_birth(name: str, birth_date: date) -> str:
 
 #: The only values that get a blind index. ``web_token`` is the web chat's random session token,
 #: found by the server from the visitor's cookie; staff cannot search by it.
-BLIND_INDEX_KINDS = frozenset({"service_number", "phone", "telegram_id", "name_birth", "web_token"})
+#: ``answers``: rank, unit and place together (cases.suspicion), to see near-identical
+#: applications; never searched by staff.
+BLIND_INDEX_KINDS = frozenset(
+    {"service_number", "phone", "telegram_id", "name_birth", "web_token", "answers"}
+)
 
 
 def blind_index(kind: str, normalised: str, *, ring: KeyRing | None = None) -> str:

@@ -8,12 +8,14 @@ ids, never an address or a name.
 
 from __future__ import annotations
 
+import logging
 import time
 
 from django.conf import settings
 from django.core.cache import cache
 
 PREFIX = "lim:"
+log = logging.getLogger(__name__)
 
 
 def _key(name: str, window: int) -> str:
@@ -21,14 +23,19 @@ def _key(name: str, window: int) -> str:
 
 
 def hit(name: str, *, limit: int, window: int) -> bool:
-    """Count one hit; True while the window's count is within ``limit``."""
+    """Count one hit; True while the window's count is within ``limit``. The cache unreachable
+    (Redis restarting): True — limits are a brake, and the hotline must keep answering."""
     key = _key(name, window)
-    cache.add(key, 0, window + 1)
     try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr: this is the window's first hit
-        cache.set(key, 1, window + 1)
-        count = 1
+        cache.add(key, 0, window + 1)
+        try:
+            count = cache.incr(key)
+        except ValueError:  # expired between add and incr: this is the window's first hit
+            cache.set(key, 1, window + 1)
+            count = 1
+    except Exception as exc:  # noqa: BLE001 - fail open, loudly
+        log.warning("limits not counted: the cache is unreachable (%s)", type(exc).__name__)
+        return True
     return count <= limit
 
 
@@ -42,12 +49,16 @@ def hit_many(items: list[tuple[str, int, int]]) -> list[bool]:
     if not items or not isinstance(backend, RedisCache):
         return [hit(name, limit=limit, window=window) for name, limit, window in items]
     keys = [backend.make_and_validate_key(_key(name, window)) for name, _l, window in items]
-    client = backend._cache.get_client(keys[0], write=True)  # type: ignore[attr-defined]
-    pipe = client.pipeline(transaction=False)
-    for key, (_name, _limit, window) in zip(keys, items, strict=True):
-        pipe.set(key, 0, ex=window + 1, nx=True)
-        pipe.incr(key)
-    answers = pipe.execute()
+    try:
+        client = backend._cache.get_client(keys[0], write=True)  # type: ignore[attr-defined]
+        pipe = client.pipeline(transaction=False)
+        for key, (_name, _limit, window) in zip(keys, items, strict=True):
+            pipe.set(key, 0, ex=window + 1, nx=True)
+            pipe.incr(key)
+        answers = pipe.execute()
+    except Exception as exc:  # noqa: BLE001 - fail open, loudly (see hit)
+        log.warning("limits not counted: the cache is unreachable (%s)", type(exc).__name__)
+        return [True] * len(items)
     return [int(answers[2 * n + 1]) <= limit for n, (_name, limit, _w) in enumerate(items)]
 
 
@@ -117,8 +128,9 @@ def sender_admitted(channel: str, key: str) -> float:
 def network_hint(address: str) -> str:
     """A keyed hash of a client's network address, for counting in the cache only: never
     stored in the database or a log. It changes every day (the day is hashed in), so the cache
-    never links one day's visitors to another's; an IPv6 address counts as its /64 (one
-    subscriber's prefix), since a device picks new addresses inside it at will. "" when there is
+    never links one day's visitors to another's; an IPv6 address counts as its /56 (a
+    subscriber's usual prefix: a device picks new addresses, and a subscriber new /64s, at
+    will). "" when there is
     nothing worth counting: not an address, or the loopback — the TLS proxy itself when no
     address header is configured, which would make one network of every visitor."""
     import hashlib
@@ -133,10 +145,12 @@ def network_hint(address: str) -> str:
         return ""
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
-    if ip.is_loopback or ip.is_unspecified:
-        return ""  # the proxy itself (no address header configured): no hint, not everyone's
+    if ip.is_loopback or ip.is_unspecified or ip.is_private or ip.is_link_local:
+        # The proxy itself, or a container's gateway (no address header configured), or a
+        # private network: one "network" of every visitor. No hint.
+        return ""
     if isinstance(ip, ipaddress.IPv6Address):
-        text = str(ipaddress.IPv6Network(f"{ip}/64", strict=False))
+        text = str(ipaddress.IPv6Network(f"{ip}/56", strict=False))
     else:
         text = str(ip)
     day = int(time.time() // 86400)

@@ -1,15 +1,18 @@
 """Call records do not outlive their purpose (issue 15, part 5): ``LIFELINE_RETENTION_CALL_DAYS``
-after a call rang, its caller's number (encrypted) and its blind index are erased; the row
-stays for the counts (calls, missed calls, durations). A call back done or cancelled loses its
-number and safe time after the same time. 0 days turns it off."""
+after a call rang, once no application of the caller's is open, its caller's number (encrypted)
+and its blind index are erased; the row stays for the counts (calls, missed calls, durations). A
+call back done or cancelled loses its number and safe time after the same time. 0 days turns it
+off."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
+
+from lifeline.cases.models import OPEN_STATUSES, Case
 
 from .models import Call, CallbackRequest, CallbackStatus
 
@@ -22,9 +25,12 @@ def purge(now: datetime | None = None) -> dict[str, int]:
     if days <= 0:
         return {}
     cutoff = (now or timezone.now()) - timedelta(days=days)
+    # (Not while the caller's application is open: an operator may need to know it was him.)
+    open_matter = Case.objects.filter(requester=OuterRef("contact"), status__in=OPEN_STATUSES)
     calls = list(
         Call.objects.filter(ringing_at__lt=cutoff)
         .exclude(caller__isnull=True, caller_index="")
+        .filter(~Exists(open_matter))
         .values_list("pk", flat=True)[:BATCH]
     )
     erased_calls = Call.objects.filter(pk__in=calls).update(caller=None, caller_index="")

@@ -181,20 +181,24 @@ def _client_address(request: HttpRequest) -> str:
 
 
 def _network_over_limit(request: HttpRequest, *, new_chat: bool) -> bool:
-    """Per network, across every web process: messages a minute, and new chats an hour."""
+    """Per network, across every web process: messages a minute (``new_chat=False``), or new
+    chats an hour (``new_chat=True``: counted once the chat is known to be new)."""
     hint = limits.network_hint(_client_address(request))
     if not hint:
         return False
-    within = limits.hit(
-        f"chat:net:m:{hint}", limit=settings.LIFELINE_NETWORK_MESSAGES_PER_MINUTE, window=60
-    )
-    if within and new_chat:
-        within = limits.hit(
+    if new_chat:
+        return not limits.hit(
             f"chat:net:new:{hint}",
             limit=settings.LIFELINE_NETWORK_NEW_CHATS_PER_HOUR,
             window=3600,
         )
-    return not within
+    return not limits.hit(
+        f"chat:net:m:{hint}", limit=settings.LIFELINE_NETWORK_MESSAGES_PER_MINUTE, window=60
+    )
+
+
+class _NewChatRefused(Exception):  # noqa: N818 - a signal within the view
+    """Too many new chats from this network: the transaction is rolled back."""
 
 
 def _over_limit(device: webchat.Device | None) -> bool:
@@ -252,19 +256,15 @@ def chat(request: HttpRequest) -> HttpResponse:
     if incoming is not None and blocks.blocked(Channel.WEB, incoming.ordering_key):
         # A chat a supervisor blocked: acknowledged like any message, and dropped unstored.
         return HttpResponseRedirect(reverse("public:chat") + "#end")
-    if _over_limit(incoming) or _network_over_limit(request, new_chat=incoming is None):
+    slow_down = _(
+        "You are writing faster than we can read. Please wait a minute and "
+        "send it again — your text is still in the box."
+    )
+    if _over_limit(incoming) or _network_over_limit(request, new_chat=False):
         return render(
             request,
             "public/chat.html",
-            _context(
-                incoming,
-                reveal=False,
-                error=_(
-                    "You are writing faster than we can read. Please wait a minute and "
-                    "send it again — your text is still in the box."
-                ),
-                draft=text,
-            ),
+            _context(incoming, reveal=False, error=slow_down, draft=text),
             status=429,
         )
     # Every message swaps the device's secret (see webchat.Device): the cookie the browser
@@ -276,7 +276,19 @@ def chat(request: HttpRequest) -> HttpResponse:
             device = webchat.device_post(
                 request.COOKIES.get(webchat.COOKIE), message_id, language=language
             )
+            # A new chat (no cookie, or one that no longer names a chat): counted per network
+            # whatever the browser brought.
+            new_chat = incoming is None or incoming.key != device.key
+            if new_chat and _network_over_limit(request, new_chat=True):
+                raise _NewChatRefused
             webchat.submit(device=device, message_id=message_id, text=text, language=language)
+    except _NewChatRefused:
+        return render(
+            request,
+            "public/chat.html",
+            _context(incoming, reveal=False, error=slow_down, draft=text),
+            status=429,
+        )
     except DatabaseError:
         return _busy_page(request, incoming, text)
     if incoming is None or incoming.key != device.key:

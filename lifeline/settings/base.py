@@ -289,14 +289,16 @@ LIFELINE_BUDGET_SHARES = {
 # Messages one sender (a Telegram chat, a web-chat conversation) may have processed, per
 # channel: a list of (messages, seconds). Past one, his next messages wait, stored and in order,
 # until the window ends; he is told once. A person types far below these.
+# (An hour, not a day: past a daily limit a man sharing his live location for a meeting
+# would wait until midnight.)
 LIFELINE_SENDER_LIMITS = {
     "telegram": [
         (env.int("LIFELINE_SENDER_PER_MINUTE", default=20), 60),
-        (env.int("LIFELINE_SENDER_PER_DAY", default=400), 86400),
+        (env.int("LIFELINE_SENDER_PER_HOUR", default=300), 3600),
     ],
     "web": [
         (env.int("LIFELINE_SENDER_PER_MINUTE", default=20), 60),
-        (env.int("LIFELINE_SENDER_PER_DAY", default=400), 86400),
+        (env.int("LIFELINE_SENDER_PER_HOUR", default=300), 3600),
     ],
 }
 # Per network (a keyed hash of the client's address, in the cache only, changing daily): web
@@ -321,11 +323,9 @@ LIFELINE_PURGES = [
     "lifeline.channels.retention.purge",
     "lifeline.phone.retention.purge",
 ]
-# Applications opened with one service number (its blind index) per day, across every contact;
-# past it, the answers go to an operator instead of a new application.
-LIFELINE_APPLICATIONS_PER_SERVICE_NUMBER = env.int(
-    "LIFELINE_APPLICATIONS_PER_SERVICE_NUMBER", default=3
-)
+# (No limit of applications per service number: one that changed the answer would tell an
+# adversary whether a man's number had been given today. Repeats are flagged for the
+# verifiers instead: cases.suspicion, "number_elsewhere".)
 
 # A web-chat device token ends after this many hours without a message in either direction: the
 # transcript is no longer shown on that device and the next message starts a new conversation.

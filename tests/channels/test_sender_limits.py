@@ -21,7 +21,7 @@ from lifeline.cases.models import Case
 from lifeline.channels import inbox
 from lifeline.channels.models import InboundEvent, InboundStatus, OutboundMessage
 from lifeline.contacts.models import Identity
-from lifeline.conversations.models import Conversation, Direction, Message, WaitingReason
+from lifeline.conversations.models import Conversation, Direction, Message
 from lifeline.core import crypto
 from tests.channels.fake_telegram import update
 
@@ -97,14 +97,16 @@ def test_past_his_limit_a_senders_messages_wait_in_order_and_he_is_told_once(
     assert head.payload is not None  # kept, encrypted, until it is processed
     assert head.next_attempt_at is not None
     assert timezone.now() < head.next_attempt_at <= timezone.now() + timedelta(seconds=61)
-    told = [t for t in _outbound_texts(9001) if "faster than we can read" in t]
+    told = [t for t in _outbound_texts(9001) if "быстрее, чем мы успеваем читать" in str(t)]
     assert len(told) == 1
 
     # Processing again within the window takes none of his and tells him nothing more.
     InboundEvent.objects.filter(pk=head.pk).update(next_attempt_at=timezone.now())
     inbox.process_all()
     assert _transcript_in(9001) == texts[:3]
-    assert len([t for t in _outbound_texts(9001) if "faster than we can read" in t]) == 1
+    assert (
+        len([t for t in _outbound_texts(9001) if "быстрее, чем мы успеваем читать" in str(t)]) == 1
+    )
 
     # The window turns: the rest are taken, in the order he wrote them.
     _window_turns()
@@ -153,22 +155,27 @@ def test_a_spent_flow_start_budget_defers_new_contacts_and_not_conversations_und
     assert not InboundEvent.objects.exclude(status=InboundStatus.DONE).exists()
 
 
-def test_an_existing_contact_whose_restart_waits_is_told_once(settings: SettingsWrapper) -> None:
+def test_only_a_new_persons_first_flow_takes_the_budget_and_stage_2_never_waits(
+    settings: SettingsWrapper,
+) -> None:
+    """Someone who talked to the bot before restarts without waiting (his per-sender limit
+    bounds him), and "I am at the front" from a new person is never held by a flood of new
+    contacts. (Found by the adversarial review of issue 15: a flood of /start held stage 2.)"""
     _webhook(update(1, 9300, "Здравствуйте"))
     inbox.process_all()
     before = len(_outbound_texts(9300))
     settings.LIFELINE_BUDGETS = {**settings.LIFELINE_BUDGETS, "flow_start": (0, 60)}
     settings.LIFELINE_BUDGET_SHARES = {}
     _webhook(update(2, 9300, "/start"))
+    _webhook(update(3, 9301, "Я на фронте, хочу сдаться"))
+    _webhook(update(4, 9302, "Здравствуйте"))  # a new person: he waits for the window
     inbox.process_all()
-    texts = _outbound_texts(9300)
-    assert len(texts) == before + 1
-    assert "Many people are writing to us right now" in texts[-1]
-    event = InboundEvent.objects.get(external_id="2")
-    assert (event.status, event.attempts) == (InboundStatus.PENDING, 0)
-    InboundEvent.objects.filter(pk=event.pk).update(next_attempt_at=timezone.now())
-    inbox.process_all()
-    assert len(_outbound_texts(9300)) == before + 1  # told once, not at every retry
+    assert InboundEvent.objects.get(external_id="2").status == InboundStatus.DONE
+    assert len(_outbound_texts(9300)) > before
+    assert InboundEvent.objects.get(external_id="3").status == InboundStatus.DONE
+    assert _outbound_texts(9301)  # stage 2's first question
+    waiting = InboundEvent.objects.get(external_id="4")
+    assert (waiting.status, waiting.attempts) == (InboundStatus.PENDING, 0)
 
 
 def _apply(chat_id: int, first_update: int, service_number: str) -> None:
@@ -191,17 +198,17 @@ def _apply(chat_id: int, first_update: int, service_number: str) -> None:
         inbox.process_all()
 
 
-def test_past_the_applications_for_one_service_number_an_operator_reads_the_answers(
-    settings: SettingsWrapper,
-) -> None:
-    settings.LIFELINE_APPLICATIONS_PER_SERVICE_NUMBER = 2
+def test_the_same_service_number_again_is_flagged_and_answered_as_any_other() -> None:
+    """No limit changes what the person is told (that would tell an adversary whether a man's
+    number was given today): every application opens, the repeats are flagged for the
+    verifiers. (Found by the adversarial review of issue 15.)"""
     for n in range(3):
         _apply(9400 + n, 1000 * (n + 1), "ТЛ-555555")
-    _apply(9410, 5000, "ТЛ-777777")  # another number is not affected
     index = crypto.service_number_index("ТЛ-555555")
-    assert Case.objects.filter(service_number_index=index).count() == 2
-    assert Case.objects.filter(service_number_index=crypto.service_number_index("ТЛ-777777"))
-    third = _conversation(9402)
-    assert third.waiting_reason == WaitingReason.NUMBER_LIMIT
-    assert third.status == "waiting"
-    assert "ТЛ-555555" in _transcript_in(9402)  # what he wrote is kept for the operator
+    cases = list(Case.objects.filter(service_number_index=index).order_by("created_at"))
+    assert len(cases) == 3
+    last_answers = [_outbound_texts(9400 + n)[-2:] for n in range(3)]
+    assert len({len(a) for a in last_answers}) == 1  # the same answer, every time
+    reasons = [dict(map(tuple, case.suspicion_reasons or [])) for case in cases]
+    assert "number_elsewhere" not in reasons[0]
+    assert reasons[2]["number_elsewhere"] == 2

@@ -263,13 +263,19 @@ def test_applications_wait_for_verification_longest_first_with_duplicate_hints()
     client = Client(HTTP_ACCEPT_LANGUAGE="en")
     login_verified(client, staff.verifier)
     html = client.get(reverse("console:verification_queue")).content.decode()
-    table = html.split('id="verification-queue"')[1]
-    positions = [table.index(case.number) for case in (older, twin, newer)]
+    table = html.split('id="verification-queue"')[1].split("</table>")[0]
+    positions = [table.index(case.number) for case in (older, newer)]
     assert positions == sorted(positions)
-    assert done.number not in table
+    assert done.number not in html
     assert "3 applications wait." in html
     older_row = table.split(older.number)[1].split("</tr>")[0]
     assert "1 possible duplicate" in older_row
     newer_row = table.split(newer.number)[1].split("</tr>")[0]
     assert "possible duplicate" not in newer_row
+    # The second application with a number already given goes to "look twice", with why.
+    assert twin.number not in table
+    flagged = html.split('id="suspicion-queue"')[1].split("</table>")[0]
+    twin_row = flagged.split(twin.number)[1].split("</tr>")[0]
+    assert "1 possible duplicate" in twin_row
+    assert "The same service number is in 1 application from another person." in twin_row
     assert "ВЧ-700002" not in html  # a list decrypts no personal field

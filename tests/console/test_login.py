@@ -299,3 +299,25 @@ def test_a_spent_password_budget_refuses_sign_ins_without_checking_the_password(
     assert "Слишком много" in sign_in(ru, user.username).content.decode()
     cache.clear()  # the window turns
     assert sign_in(client, user.username, PASSWORD).status_code == 302
+
+
+def test_a_stranger_spending_the_password_budget_does_not_keep_the_owner_out(
+    settings: Any,
+) -> None:
+    """The budget holds browsers the account never signed in from; the owner's browser, with
+    its device cookie, signs in whatever a stranger floods. (Found by the adversarial review of
+    issue 15.)"""
+    from django.core.cache import cache
+
+    from tests.console.test_lockout import owners_browser
+
+    user = create_user(Role.OPERATOR, password=PASSWORD)
+    device = TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
+    browser = owners_browser(user, device)
+    settings.LIFELINE_BUDGETS = {**settings.LIFELINE_BUDGETS, "password_hash": (3, 60)}
+    cache.clear()
+    stranger = Client()
+    for n in range(5):
+        stranger.post(reverse("console:login"), {"username": f"nobody{n}", "password": "x"})
+    assert sign_in(stranger, user.username).status_code == 429  # a new browser waits
+    assert sign_in(browser, user.username).status_code == 302  # his own does not

@@ -268,3 +268,120 @@ def test_a_supervisor_erases_a_persons_data_and_an_operator_cannot() -> None:
     assert "cases:1" in entry.fields
     assert "notes:1" in entry.fields
     assert "Стираемый" not in _audit_dump("contact.erased")
+
+
+# --- Found by the adversarial review of issue 15 ----------------------------------------------
+
+
+def test_a_supervisors_erasure_reaches_the_channels_and_unlinks_him() -> None:
+    """His queued replies and failed messages, his events still waiting, his addresses and the
+    link from his applications to him all go; the audit names the supervisor and the counts."""
+    from lifeline.channels import inbox
+    from lifeline.contacts.models import Identity
+    from lifeline.core import crypto
+
+    staff = Staff()
+    conversation = _transcript("8800300")
+    case = create_case(requester=conversation.contact)
+    OutboundMessage.objects.create(
+        conversation=conversation, channel="telegram", text="очередь", seq=90
+    )
+    failed = OutboundMessage.objects.create(
+        conversation=conversation, channel="telegram", text="не ушло", seq=91
+    )
+    OutboundMessage.objects.filter(pk=failed.pk).update(status="failed")
+    key = crypto.telegram_id_index("8800300")
+    inbox.inbound_store(channel="telegram", external_id="w1", payload={"x": 1}, ordering_key=key)
+    other = telegram_conversation("8800301")  # another person's rows stay
+    OutboundMessage.objects.create(conversation=other, channel="telegram", text="другому", seq=1)
+    supervisor = Client(HTTP_ACCEPT_LANGUAGE="en")
+    login_verified(supervisor, staff.supervisor)
+    url = f"/console/conversations/{conversation.pk}/"
+    assert supervisor.post(url, {"action": "erase", "confirm": "erase"}).status_code == 302
+    assert not OutboundMessage.objects.filter(conversation=conversation).exists()
+    assert OutboundMessage.objects.filter(conversation=other).count() == 1
+    assert not InboundEvent.objects.filter(ordering_key=key).exists()
+    assert not Identity.objects.filter(channel="telegram", address_index=key).exists()
+    case.refresh_from_db()
+    assert case.requester_id is None
+    assert (case.answers_fingerprint, case.suspicion_reasons) == ("", [])
+    entry = AuditEntry.objects.get(action="contact.erased")
+    assert entry.actor_id == staff.supervisor.pk
+    assert {"outbox_messages:2", "inbox_events:1", "addresses:1"} <= set(entry.fields)
+    erased = AuditEntry.objects.get(action="case.erased")
+    assert erased.actor_label == "supervisor"  # not recorded as his own /forget
+
+
+def test_no_erasure_while_an_operation_is_under_way() -> None:
+    staff = Staff()
+    conversation = _transcript("8800400")
+    case = create_case(requester=conversation.contact)
+    advance(case, "operation", staff)
+    supervisor = Client(HTTP_ACCEPT_LANGUAGE="en")
+    login_verified(supervisor, staff.supervisor)
+    response = supervisor.post(
+        f"/console/conversations/{conversation.pk}/", {"action": "erase", "confirm": "erase"}
+    )
+    assert response.status_code == 400
+    assert "operation is under way" in response.content.decode()
+    case.refresh_from_db()
+    assert case.status == CaseStatus.OPERATION
+    assert str(case.full_name)
+
+
+def test_a_transcript_is_kept_while_he_writes_or_his_re_identified_case_is_open(
+    settings: SettingsWrapper, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.LIFELINE_RETENTION_TRANSCRIPT_DAYS = 180
+    # A case a relative opened, that he re-identified himself for in this conversation.
+    linked = _transcript("8800500")
+    _idle(linked, 181)
+    relatives = create_case()
+    FlowRun.objects.create(conversation=linked, flow="front_contact", version=1, case=relatives)
+    # He writes at the moment the purge chose his conversation.
+    racing = _transcript("8800501")
+    _idle(racing, 181)
+    original = retention.purge_conversation
+
+    def writes_first(conversation: Conversation, **kwargs: object) -> object:
+        if conversation.pk == racing.pk:
+            say(racing, "я тут")
+        return original(conversation, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(retention, "purge_conversation", writes_first)
+    assert retention.purge_transcripts() == {}
+    assert Message.objects.filter(conversation=linked).exists()
+    assert Message.objects.filter(conversation=racing, text__isnull=False).count() >= 3
+
+
+def test_an_application_of_a_man_still_writing_does_not_expire(settings: SettingsWrapper) -> None:
+    settings.LIFELINE_RETENTION_UNVERIFIED_DAYS = 30
+    conversation = _transcript("8800600")
+    case = create_case(requester=conversation.contact)
+    _age_case(case, 45)  # nobody verified it; he wrote today
+    assert retention.expire_unverified() == 0
+    _idle(conversation, 31)
+    assert retention.expire_unverified() == 1
+    case.refresh_from_db()
+    assert (case.status, case.requester_id) == (CaseStatus.LOST_CONTACT, None)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_closing_a_conversation_holds_its_own_transaction() -> None:
+    """(The review found conversation_close had lost its transaction when the erasure was
+    added beside it: on PostgreSQL its row lock outside one is an error, a 500 in the console.
+    Outside a test's transaction, as a request runs.)"""
+    from lifeline.conversations import services
+    from lifeline.conversations.models import ConversationStatus
+    from lifeline.core.models import Role
+    from tests.factories import create_user
+
+    operator = create_user(Role.OPERATOR)
+    conversation = telegram_conversation("8800700")
+    Conversation.objects.filter(pk=conversation.pk).update(
+        status=ConversationStatus.ACTIVE, assignee=operator
+    )
+    conversation.refresh_from_db()
+    services.conversation_close(conversation=conversation, actor=operator)
+    conversation.refresh_from_db()
+    assert conversation.status == ConversationStatus.CLOSED

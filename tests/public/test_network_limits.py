@@ -17,6 +17,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -99,10 +100,10 @@ def test_new_chats_from_one_network_are_counted_across_two_web_processes(tmp_pat
     servers = [_serve(env, ports[0]), _serve(env, ports[1], "--no-worker")]
     try:
         answers = [
-            _first_message(f"http://127.0.0.1:{ports[n % 2]}", "203.0.113.7", f"Привет {n}")
+            _first_message(f"http://127.0.0.1:{ports[n % 2]}", "93.184.216.34", f"Привет {n}")
             for n in range(NEW_CHATS_PER_HOUR + 2)
         ]
-        other = _first_message(f"http://127.0.0.1:{ports[1]}", "198.51.100.9", "Здравствуйте")
+        other = _first_message(f"http://127.0.0.1:{ports[1]}", "151.101.1.69", "Здравствуйте")
     finally:
         for server in servers:
             server.terminate()
@@ -118,19 +119,64 @@ def test_new_chats_from_one_network_are_counted_across_two_web_processes(tmp_pat
     # Neither address reached the database.
     with sqlite3.connect(tmp_path / "var" / "lifeline.sqlite3") as db:
         dump = "\n".join(db.iterdump())
-    assert "203.0.113.7" not in dump
-    assert "198.51.100.9" not in dump
+    assert "93.184.216.34" not in dump
+    assert "151.101.1.69" not in dump
 
 
 def test_the_network_hint_is_keyed_daily_and_empty_for_the_proxy_itself() -> None:
-    hint = limits.network_hint("203.0.113.7")
+    hint = limits.network_hint("93.184.216.34")
     assert hint
-    assert "203" not in hint
-    assert limits.network_hint("203.0.113.7") == hint
-    assert limits.network_hint("203.0.113.8") != hint
-    # One IPv6 subscriber's /64 is one network; the mapped form of an IPv4 address is itself.
-    assert limits.network_hint("2001:db8:1:2::1") == limits.network_hint("2001:db8:1:2:ffff::9")
-    assert limits.network_hint("2001:db8:1:3::1") != limits.network_hint("2001:db8:1:2::1")
-    assert limits.network_hint("::ffff:203.0.113.7") == hint
-    for nothing in ("127.0.0.1", "::1", "", "not an address", "0.0.0.0"):  # noqa: S104
-        assert limits.network_hint(nothing) == ""
+    assert "93.184" not in hint
+    assert limits.network_hint("93.184.216.34") == hint
+    assert limits.network_hint("93.184.216.35") != hint
+    # One IPv6 subscriber's /56 is one network; the mapped form of an IPv4 address is itself.
+    assert limits.network_hint("2a00:1450:1:2::1") == limits.network_hint("2a00:1450:1:3f::9")
+    assert limits.network_hint("2a00:1450:1:100::1") != limits.network_hint("2a00:1450:1:2::1")
+    assert limits.network_hint("::ffff:93.184.216.34") == hint
+    # No hint where every visitor would be one network: the proxy, a container's gateway.
+    nothing = ("127.0.0.1", "::1", "", "not an address", "172.17.0.1", "fe80::1", "0.0.0.0")  # noqa: S104
+    for address in nothing:
+        assert limits.network_hint(address) == "", address
+
+
+@pytest.mark.django_db
+def test_a_stale_cookie_does_not_open_chats_past_the_network_limit(settings: Any) -> None:
+    """A cookie the server once issued, whose secret a later message swapped, names no chat:
+    the message opens a new one, and that counts as a new chat of the network. (Found by the
+    adversarial review of issue 15: one kept cookie opened chats without limit.)"""
+    import uuid
+
+    from django.test import Client
+
+    from lifeline.channels import webchat
+    from lifeline.contacts.models import Identity
+
+    settings.LIFELINE_CLIENT_ADDRESS_HEADER = "X-Real-IP"
+    settings.LIFELINE_NETWORK_NEW_CHATS_PER_HOUR = 2
+    client = Client()
+
+    def post(cookie: str | None, text: str) -> tuple[int, str | None]:
+        client.cookies.clear()
+        if cookie:
+            client.cookies[webchat.COOKIE] = cookie
+        response = client.post(
+            "/chat/",
+            {"text": text, "message_id": uuid.uuid4().hex},
+            HTTP_X_REAL_IP="93.184.216.99",
+            HTTP_ACCEPT_LANGUAGE="ru",
+        )
+        new = response.cookies.get(webchat.COOKIE)
+        return response.status_code, (new.value if new is not None else None)
+
+    status, first = post(None, "Здравствуйте")
+    assert status == 302
+    assert first
+    assert post(first, "ещё")[0] == 302  # the same chat; `first` is now stale
+    statuses = [post(first, f"чат {n}")[0] for n in range(6)]
+    assert statuses[0] == 302  # the second new chat of this network
+    assert set(statuses[1:]) == {429}
+    assert Identity.objects.filter(channel="web").count() == 2
+    # Nothing of the refused messages was kept.
+    from lifeline.channels.models import InboundEvent
+
+    assert InboundEvent.objects.filter(channel="web").count() == 3

@@ -16,7 +16,7 @@ from lifeline.contacts.models import Contact
 from lifeline.core import crypto
 from lifeline.core.models import Role, User
 
-from .. import codenames
+from .. import codenames, suspicion
 from ..errors import (
     MissingRequirement,
 )
@@ -133,7 +133,7 @@ def case_create(
         action="case.created",
         fields=("status", *(name for name, value in given.items() if value)),
     )
-    return case
+    return suspicion.assess(case)
 
 
 #: Roles a case can be assigned to.
@@ -243,6 +243,9 @@ def _blank_personal_data(locked: Case) -> tuple[str, ...]:
     if locked.codename_hash:
         held += ("codename_hash", "codename_tag")
     locked.codename_hash = locked.codename_tag = ""
+    # Derived from his answers: the keyed hash of rank, unit and place, the reasons' values.
+    locked.answers_fingerprint = ""
+    locked.suspicion_reasons = []
     locked.save()
     for event in locked.events.exclude(note__isnull=True):
         event.note = None
@@ -265,7 +268,8 @@ def case_expire(*, case: Case, days: int) -> Case:
     held = _blank_personal_data(locked)
     locked.status = CaseStatus.LOST_CONTACT
     locked.status_changed_at = timezone.now()
-    locked.save(update_fields=["status", "status_changed_at", "updated_at"])
+    locked.requester = None  # the application no longer leads to whoever wrote it
+    locked.save(update_fields=["status", "status_changed_at", "requester", "updated_at"])
     _record(
         locked,
         kind=CaseEventKind.STATUS,
@@ -290,6 +294,8 @@ def case_erase_personal_data(*, case: Case, via: str) -> Case:
     for name in ERASABLE_FIELDS:
         setattr(locked, name, None)
     locked.codename_hash = locked.codename_tag = ""
+    locked.answers_fingerprint = ""
+    locked.suspicion_reasons = []
     locked.save()
     for event in locked.events.all():
         if event.note is not None:

@@ -31,7 +31,7 @@ from lifeline.core.models import User
 
 from ..forms import TokenForm
 from ..middleware import LOGIN_STARTED, SESSION_EXPIRED, pop_next_path
-from ..security import remember_device
+from ..security import UNKNOWN_CLIENT, device_client, remember_device
 from .common import (
     _user,
 )
@@ -48,9 +48,13 @@ class LoginView(auth_views.LoginView):
     redirect_authenticated_user = False
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        # A global budget of password checks (each costs a third of a second of a core): a
-        # flood of sign-ins, from anywhere, waits instead of taking the server's CPU.
-        if not limits.budget("password_hash"):
+        # A global budget of password checks for browsers the account has not signed in from
+        # (each check costs tens to hundreds of milliseconds of a core): a flood of sign-ins
+        # from anywhere waits instead of taking the server's CPU. A browser holding this
+        # account's device cookie is never held by it, so a stranger's flood cannot keep the
+        # staff out (as issue #10's lockout per browser).
+        known = device_client(request) != UNKNOWN_CLIENT
+        if not known and not limits.budget("password_hash"):
             form = self.get_form_class()(request)  # unbound: validating it would hash
             response = self.render_to_response(self.get_context_data(form=form, busy=True))
             response.status_code = 429
