@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -235,17 +236,25 @@ BULK_READERS: dict[str, str] = {
 }
 
 
-def erase_contact(contact: Any, indexes: list[str]) -> dict[str, int]:
+#: The event this thread is processing (erase_contact leaves it: its own /forget).
+_processing = threading.local()
+
+
+def erase_contact(contact: Any, indexes: list[str], waiting_too: bool) -> dict[str, int]:
     """A person erased (/forget, a supervisor): every outbox row of his conversations (queued
-    replies would still reach him; failed ones keep their text) and his events still waiting
-    in the inbox (their payloads hold what he wrote) are deleted. The event being processed now
-    (his /forget) is not among them: it is locked by its own transaction."""
+    replies would still reach him; failed ones keep their text) is deleted, and with
+    ``waiting_too`` his events still waiting in the inbox (their payloads hold what he wrote
+    before the erasure). The event being processed now is never among them."""
     outbound = OutboundMessage.objects.filter(conversation__contact=contact).delete()[0]
-    waiting = (
-        InboundEvent.objects.filter(ordering_key__in=indexes)
-        .exclude(status=InboundStatus.DONE)
-        .select_for_update(skip_locked=True)
+    if not waiting_too:
+        return {"outbox_messages": outbound}
+    waiting = InboundEvent.objects.filter(ordering_key__in=indexes).exclude(
+        status=InboundStatus.DONE
     )
+    current = getattr(_processing, "pk", None)
+    if current is not None:
+        waiting = waiting.exclude(pk=current)  # the event being processed now
+    waiting = waiting.select_for_update(skip_locked=True)
     events = InboundEvent.objects.filter(pk__in=list(waiting.values_list("pk", flat=True)))
     return {"outbox_messages": outbound, "inbox_events": events.delete()[0]}
 
@@ -394,6 +403,14 @@ def _enqueue_bulk(items: list[tuple[Any, str, list[Reply]]]) -> None:
 
 
 def _process_one(event: InboundEvent) -> None:
+    _processing.pk = event.pk
+    try:
+        _process_event(event)
+    finally:
+        _processing.pk = None
+
+
+def _process_event(event: InboundEvent) -> None:
     if blocks.blocked(event.channel, event.ordering_key):
         # Arrived before the block: dropped unprocessed, its content purged.
         event.status = InboundStatus.BLOCKED

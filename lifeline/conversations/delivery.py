@@ -68,8 +68,10 @@ def deliver(conversation: Any, replies: list[Reply]) -> None:
 
 
 #: What the channels hold of a person besides the transcript (their inbox and outbox rows):
-#: each ``eraser(contact, identity_indexes)`` erases it and returns counts by name.
-Eraser = Callable[[Any, list[str]], dict[str, int]]
+#: each ``eraser(contact, identity_indexes, waiting)`` erases it and returns counts by name;
+#: ``waiting``: his events not yet processed go too (a supervisor's erasure; after his own
+#: /forget they are what he wrote after it, a new start).
+Eraser = Callable[[Any, list[str], bool], dict[str, int]]
 _erasers: list[Eraser] = []
 
 
@@ -78,10 +80,10 @@ def register_eraser(eraser: Eraser) -> None:
         _erasers.append(eraser)
 
 
-def erase_channels(contact: Any, indexes: list[str]) -> dict[str, int]:
+def erase_channels(contact: Any, indexes: list[str], *, waiting: bool) -> dict[str, int]:
     """Run every channel's eraser for this person; the counts they return."""
     counts: dict[str, int] = {}
     for eraser in _erasers:
-        for name, count in eraser(contact, indexes).items():
+        for name, count in eraser(contact, indexes, waiting).items():
             counts[name] = counts.get(name, 0) + count
     return counts

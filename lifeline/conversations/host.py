@@ -915,7 +915,8 @@ def forget_contact(
     )
     # What the channels hold of him: queued replies, failed messages, waiting events.
     identities = list(contact.identities.all())
-    counts.update(erase_channels(contact, [i.address_index for i in identities]))
+    indexes = [i.address_index for i in identities]
+    counts.update(erase_channels(contact, indexes, waiting=actor is not None))
     if actor is not None:
         # A supervisor's erasure ends the conversation: his addresses go too, so that his
         # Telegram account, web chat or number no longer leads here (one a supervisor blocked

@@ -385,3 +385,20 @@ def test_closing_a_conversation_holds_its_own_transaction() -> None:
     services.conversation_close(conversation=conversation, actor=operator)
     conversation.refresh_from_db()
     assert conversation.status == ConversationStatus.CLOSED
+
+
+def test_forget_keeps_what_he_wrote_after_it_and_confirms() -> None:
+    """/forget erases what came before; what he wrote after confirming is a new start, kept
+    and answered, and the "done" reaches him."""
+    from lifeline.channels import inbox
+    from lifeline.channels.telegram import store_update
+    from tests.channels.fake_telegram import update
+
+    for n, text in enumerate(["Здравствуйте", "/forget", "Да, стереть", "Привет снова"]):
+        store_update(update(5_000 + n, 8800800, text))
+    inbox.process_all()
+    assert not InboundEvent.objects.exclude(status="done").exists()
+    texts = [str(m.text) for m in Message.objects.filter(direction="in").order_by("created_at")]
+    assert texts == ["Привет снова"]  # the rest erased; the new start kept
+    sent = [str(m.text) for m in OutboundMessage.objects.order_by("created_at")]
+    assert any("Готово: ваша заявка и наш разговор удалены" in t for t in sent)
