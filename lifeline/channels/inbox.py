@@ -259,10 +259,15 @@ def erase_contact(contact: Any, indexes: list[str], waiting_too: bool) -> dict[s
     return {"outbox_messages": outbound, "inbox_events": events.delete()[0]}
 
 
+#: A sender whose messages wait is told so at most once in this many seconds.
+TOLD_EVERY = 300
+
+
 def _admitted(events: list[InboundEvent]) -> list[InboundEvent]:
     """The events whose senders are within their limits (``LIFELINE_SENDER_LIMITS``). Past a
-    limit, a sender's event waits, stored and first in his queue, until the full window ends;
-    he is told so once a window. A blocked sender's events go on, to be dropped."""
+    limit, a sender's event waits, stored and first in his queue, until the full window
+    ends; he is told so, at most once in TOLD_EVERY seconds. A blocked sender's events go on,
+    to be dropped."""
     admitted = []
     counted = [e for e in events if not blocks.blocked(e.channel, e.ordering_key)]
     waits = dict(
@@ -279,9 +284,7 @@ def _admitted(events: list[InboundEvent]) -> list[InboundEvent]:
             continue
         event.next_attempt_at = timezone.now() + timedelta(seconds=wait)
         event.save(update_fields=["next_attempt_at"])
-        if limits.hit(
-            f"in:told:{event.channel}:{event.ordering_key}", limit=1, window=int(wait) + 1
-        ):
+        if limits.hit(f"in:told:{event.channel}:{event.ordering_key}", limit=1, window=TOLD_EVERY):
             _tell(event)
     return admitted
 
