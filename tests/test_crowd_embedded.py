@@ -19,6 +19,7 @@ import pytest
 from django.db import connection
 
 from tests.processes import clean_env
+from tests.processes import serve as start_serve
 from tests.test_make_run import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,21 +53,7 @@ def serve(var: Path, port: int) -> subprocess.Popen[bytes]:
     manage = [sys.executable, "manage.py"]
     subprocess.run([*manage, "init_keys"], cwd=ROOT, env=env, check=True, capture_output=True)
     subprocess.run([*manage, "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-    proc = subprocess.Popen(  # noqa: S603 - our own command
-        [*manage, "serve", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    for _ in range(200):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/chat/", timeout=2)  # noqa: S310
-            return proc
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise AssertionError("serve did not start")
+    return start_serve(env, port)
 
 
 def apply(base: str, number: int, statuses: list[int], done: list[bool]) -> None:

@@ -423,7 +423,7 @@ def contact_erase(*, conversation: Conversation, actor: User) -> dict[str, int]:
     """A supervisor erases a person's data (he asked by other means, or keeping it endangers
     him): as his own /forget, and the conversation is closed. Audited with the counts."""
     from lifeline.cases.models import Case, CaseStatus
-    from lifeline.conversations.host import _cancel_runs, forget_contact
+    from lifeline.conversations.host import forget_contact
 
     if actor.role != Role.SUPERVISOR:
         raise PermissionDenied(_("Only a supervisor can erase a person's data."))
@@ -434,56 +434,39 @@ def contact_erase(*, conversation: Conversation, actor: User) -> dict[str, int]:
             _("An operation is under way for his application: it cannot be erased now.")
         )
     counts = forget_contact(locked, actor=actor, via="supervisor")
+    locked.pending_command = ""
+    _close(locked, also=("pending_command",))
+    return counts
+
+
+def _close(locked: Conversation, *, also: tuple[str, ...] = ()) -> None:
+    """Off the queue, the bot stopped, the front mark gone (the row is locked by the caller)."""
+    from lifeline.conversations.host import _cancel_runs
+
     _cancel_runs(locked)
     locked.status = ConversationStatus.CLOSED
     locked.waiting_since = None
     locked.priority = 0
     locked.waiting_reason = ""
     locked.unread = 0
-    locked.pending_command = ""
     locked.save(
-        update_fields=[
-            "status",
-            "waiting_since",
-            "priority",
-            "waiting_reason",
-            "unread",
-            "pending_command",
-        ]
+        update_fields=["status", "waiting_since", "priority", "waiting_reason", "unread", *also]
     )
-    return counts
 
 
 @transaction.atomic
 def conversation_close(*, conversation: Conversation, actor: User) -> None:
     """Resolved: off the queue, the bot stops, the front mark goes. The operator keeps it in
     his history; if the person writes again, a new conversation starts."""
-    from lifeline.conversations.host import _cancel_runs
-
     _check(actor)
     locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
     if locked.assignee_id not in (None, actor.pk) and actor.role != Role.SUPERVISOR:
         raise PermissionDenied(_("Another operator has this conversation."))
     _check_open(locked)
     _check_nothing_unread(locked)
-    _cancel_runs(locked)
-    locked.status = ConversationStatus.CLOSED
-    locked.waiting_since = None
-    locked.priority = 0
-    locked.waiting_reason = ""
-    locked.unread = 0
     if locked.assignee_id is None:
         locked.assignee = actor  # so the one who closed it can still read it
-    locked.save(
-        update_fields=[
-            "status",
-            "waiting_since",
-            "priority",
-            "waiting_reason",
-            "assignee",
-            "unread",
-        ]
-    )
+    _close(locked, also=("assignee",))
     audit_record(
         actor=actor,
         action="conversation.closed",

@@ -12,7 +12,6 @@ import re
 import sqlite3
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -24,7 +23,7 @@ from django.db import connection
 
 from lifeline.core import limits
 from tests.core.test_settings_cache import redis_reachable
-from tests.processes import clean_env
+from tests.processes import clean_env, serve
 from tests.test_make_run import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,24 +32,6 @@ NEW_CHATS_PER_HOUR = 4
 pytestmark = pytest.mark.skipif(
     connection.vendor != "sqlite", reason="two embedded servers on one SQLite file: once"
 )
-
-
-def _serve(env: dict[str, str], port: int, *extra: str) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(  # noqa: S603 - our own command
-        [sys.executable, "manage.py", "serve", "--port", str(port), *extra],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    for _ in range(300):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/chat/", timeout=2)  # noqa: S310
-            return proc
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise AssertionError("serve did not start")
 
 
 def _first_message(base: str, address: str, text: str) -> tuple[int, str]:
@@ -97,7 +78,7 @@ def test_new_chats_from_one_network_are_counted_across_two_web_processes(tmp_pat
     subprocess.run([*manage, "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     ports = [free_port(), free_port()]
     # One worker on SQLite: the second process serves the web only.
-    servers = [_serve(env, ports[0]), _serve(env, ports[1], "--no-worker")]
+    servers = [serve(env, ports[0]), serve(env, ports[1], "--no-worker")]
     try:
         answers = [
             _first_message(f"http://127.0.0.1:{ports[n % 2]}", "93.184.216.34", f"Привет {n}")
