@@ -133,3 +133,12 @@ def test_the_queue_gathers_a_flood_and_puts_the_calm_applications_first() -> Non
         assert case.number in opened
     assert "Москва" not in html + opened  # nothing decrypted for a list
     assert Case.objects.filter(status=CaseStatus.APPLIED).count() == 28  # nothing decided
+
+
+@pytest.mark.parametrize("value", ["\x00", "х" * 5000, "%", "' OR 1=1 --", "😀\u202e", "ab"])
+def test_a_crafted_group_in_the_address_is_a_400(value: str) -> None:
+    staff = Staff()
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+    login_verified(client, staff.verifier)
+    response = client.get("/console/verification/", {"group": value})
+    assert response.status_code == 400

@@ -6,9 +6,12 @@ automatically: every application stays one the verifier decides (cases.suspicion
 
 from __future__ import annotations
 
+import re
+
 from django.db.models import Count, Max, Min
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from lifeline.cases import suspicion
@@ -21,6 +24,8 @@ from lifeline.core.models import Role, User
 
 from ..decorators import role_required
 
+#: A group's name in the address: the fingerprint, a blind index's hex (cases.suspicion).
+_FINGERPRINT = re.compile(r"[0-9a-f]{16}")
 #: Near-identical applications from this many on are one row of the queue.
 GROUP_AT = 3
 #: Rows of each part of the queue at most (the count says how many wait in all).
@@ -40,6 +45,8 @@ def _row(case: Case) -> dict[str, object]:
 def verification_queue(request: HttpRequest, actor: User) -> HttpResponse:
     waiting = cases_visible_to(actor).filter(status=CaseStatus.APPLIED)
     opened = request.GET.get("group", "")
+    if opened and not _FINGERPRINT.fullmatch(opened):
+        return HttpResponseBadRequest(_("Not a group of the queue."))
     if opened:
         members = waiting.filter(answers_fingerprint=opened).select_related("assignee")
         return render(
