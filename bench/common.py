@@ -55,7 +55,7 @@ class Config:
     @classmethod
     def from_env(cls) -> Config:
         quick = os.environ.get("BENCH_QUICK", "") not in ("", "0", "false", "no")
-        parts = os.environ.get("BENCH_PARTS", "crypto,webhook,flow,latency,figures")
+        parts = os.environ.get("BENCH_PARTS", "crypto,webhook,flow,latency,figures,search")
         return cls(
             quick=quick,
             parts=frozenset(p.strip() for p in parts.split(",") if p.strip()),

@@ -11,7 +11,9 @@ one-INSERT view, uvicorn vs gunicorn; (b) ``flow`` — flow steps/s with 2 worke
 ``latency`` — webhook answer to first reply, sustained and burst; (d) resident memory of the
 web and worker processes (sampled during b and c); (e) ``crypto`` — the cost of encryption;
 (f) ``figures`` — the figures dashboard at ten million statistics events vs a naive GROUP BY over
-them (``BENCH_EVENTS``; 1 million when quick).
+them (``BENCH_EVENTS``; 1 million when quick); (g) ``search`` — exact search over a million
+encrypted cases vs the same query on plaintext indexed columns, and the blind-index key
+rotation over them (``BENCH_CASES``; 100,000 when quick).
 Knobs: see ``bench/common.py`` (``Config``); ``BENCH_JSON=FILE`` writes the summary as JSON.
 Needs PostgreSQL (the databases ``lifeline_bench_tpl`` and ``lifeline_bench`` are created and
 dropped), Redis (the production cache) and, for closed-loop load, ``wrk`` (``apt-get install
@@ -111,15 +113,12 @@ def crypto(cfg: Config, report: Report) -> None:
 
 
 FIGURES_DB = "lifeline_bench_figures"
+SEARCH_DB = "lifeline_bench_search"
 
 
-def figures_part(cfg: Config, report: Report) -> None:
-    """(f) The dashboard at ten million events vs a naive GROUP BY (bench/figures.py)."""
-    if why := problem(cfg.admin_url):
-        report.note(f"SKIPPED (f) figures: it needs PostgreSQL ({cfg.admin_url}): {why}")
-        return
-    events = int(os.environ.get("BENCH_EVENTS", "1000000" if cfg.quick else "10000000"))
-    say(f"\n(f) figures: {events:,} statistics events on PostgreSQL, dashboard vs GROUP BY")
+def own_database_part(cfg: Config, name: str, module: str, extra: dict[str, str]) -> list[str]:
+    """Run ``python -m <module>`` against a fresh migrated PostgreSQL database of its own
+    (dropped afterwards), with test settings and ``extra`` in its environment; its output."""
     import psycopg
     from psycopg import sql
 
@@ -129,31 +128,41 @@ def figures_part(cfg: Config, report: Report) -> None:
         with psycopg.connect(cfg.admin_url, autocommit=True) as conn:
             conn.execute(statement)
 
-    drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(FIGURES_DB))
+    drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
     admin(drop)
-    admin(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(FIGURES_DB)))
+    admin(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
         env = {
             k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "LIFELINE_"))
         }
         env.update(
             DJANGO_SETTINGS_MODULE="lifeline.settings.test",
-            DATABASE_URL=url_for(cfg.admin_url, FIGURES_DB),
-            BENCH_EVENTS=str(events),
+            DATABASE_URL=url_for(cfg.admin_url, name),
+            **extra,
         )
         manage(env, "migrate", "--noinput", "-v", "0")
-        out = subprocess.run(  # noqa: S603 - our own module
-            [PYTHON, "-m", "bench.figures"],
+        return subprocess.run(  # noqa: S603 - our own module
+            [PYTHON, "-m", module],
             cwd=ROOT,
             env=env,
             check=True,
             timeout=3600,
             capture_output=True,
             text=True,
-        ).stdout
+        ).stdout.splitlines()
     finally:
         admin(drop)
-    for line in out.splitlines():
+
+
+def figures_part(cfg: Config, report: Report) -> None:
+    """(f) The dashboard at ten million events vs a naive GROUP BY (bench/figures.py)."""
+    if why := problem(cfg.admin_url):
+        report.note(f"SKIPPED (f) figures: it needs PostgreSQL ({cfg.admin_url}): {why}")
+        return
+    events = int(os.environ.get("BENCH_EVENTS", "1000000" if cfg.quick else "10000000"))
+    say(f"\n(f) figures: {events:,} statistics events on PostgreSQL, dashboard vs GROUP BY")
+    out = own_database_part(cfg, FIGURES_DB, "bench.figures", {"BENCH_EVENTS": str(events)})
+    for line in out:
         what, _, figure = line.partition("=")
         what, figure = " ".join(what.split()), figure.strip()
         if not figure:
@@ -166,6 +175,39 @@ def figures_part(cfg: Config, report: Report) -> None:
             report.add("f", what, figure, target="<= 100 ms", ok=ms <= 100)
         else:
             report.add("f", what, figure)
+
+
+def search_part(cfg: Config, report: Report) -> None:
+    """(g) Exact search over a million encrypted cases vs plaintext indexed columns, and the
+    blind-index rotation over them (bench/search.py)."""
+    if why := problem(cfg.admin_url):
+        report.note(f"SKIPPED (g) search: it needs PostgreSQL ({cfg.admin_url}): {why}")
+        return
+    cases = int(os.environ.get("BENCH_CASES", "100000" if cfg.quick else "1000000"))
+    say(f"\n(g) search: {cases:,} encrypted cases on PostgreSQL vs the same in clear")
+    keystore = ROOT / "var" / "bench" / "keystore.sqlite3"
+    keystore.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{keystore}{suffix}").unlink(missing_ok=True)
+    extra = {"BENCH_CASES": str(cases), "LIFELINE_TEST_KEYSTORE": str(keystore)}
+    try:
+        out = own_database_part(cfg, SEARCH_DB, "bench.search", extra)
+    finally:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{keystore}{suffix}").unlink(missing_ok=True)
+    for line in out:
+        what, _, figure = line.partition("=")
+        what, figure = " ".join(what.split()), figure.strip()
+        if not figure:
+            say(f"  {line}")
+        elif "p95 ratio" in what:
+            ratio = float(figure.rstrip("x"))
+            report.add("g", what, figure, target="<= 1.5x", ok=ratio <= 1.5)
+        elif "Lifeline p50/p95" in what:
+            ms = float(figure.split("/")[1].split()[0])
+            report.add("g", what, figure, target="p95 <= 20 ms", ok=ms <= 20)
+        else:
+            report.add("g", what, figure)
 
 
 def load_average() -> str:
@@ -207,6 +249,8 @@ def main() -> int:
         live(cfg, report)
         if "figures" in cfg.parts:
             figures_part(cfg, report)
+        if "search" in cfg.parts:
+            search_part(cfg, report)
     finally:
         stop_all()
     say(f"\n===== summary ({time.monotonic() - started:.0f} s; {header}) =====")

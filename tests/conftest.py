@@ -20,6 +20,15 @@ def _fresh_keyring() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def _fresh_keystore() -> None:
+    """Each test starts with an empty key store (the database it had is gone too)."""
+    from lifeline.core import keystore
+
+    keystore.set_store(None)
+    keystore.store().wipe()
+
+
+@pytest.fixture(autouse=True)
 def _fresh_blocks() -> Iterator[None]:
     """Each test reads the sender blocks of its own database, not an earlier test's."""
     from lifeline.contacts import blocks

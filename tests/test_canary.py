@@ -134,7 +134,7 @@ def test_no_marker_in_the_database_dump_or_logs(caplog: pytest.LogCaptureFixture
 
     dump = dump_database()
     assert case.number in dump  # the dump really holds the data
-    assert "lf1:" in dump
+    assert "lf2:" in dump  # sealed under the case's and the person's own data keys
     logs = caplog.text
     for what, marker in markers.items():
         assert marker not in dump, f"{what} appears in clear in the {connection.vendor} dump"
@@ -263,7 +263,7 @@ def test_bot_conversation_leaves_no_marker(caplog: pytest.LogCaptureFixture) -> 
 
     dump = dump_database()
     logs = caplog.text
-    assert "lf1:" in dump
+    assert "lf2:" in dump  # sealed under the case's and the person's own data keys
     for what, marker in {**markers, "codename": codename}.items():
         assert marker not in dump, f"{what} appears in clear in the {connection.vendor} dump"
         assert marker not in logs, f"{what} appears in the logs"

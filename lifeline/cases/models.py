@@ -5,6 +5,8 @@ Statuses change only through :mod:`lifeline.cases.workflow`.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from typing import Any
 
 from django.conf import settings
@@ -21,7 +23,7 @@ from lifeline.core.fields import (
     EncryptedJSONField,
     EncryptedTextField,
 )
-from lifeline.core.models import SealedModel
+from lifeline.core.models import KeyOwner, SealedModel
 
 #: What a verifier must confirm before a case is verified.
 VERIFICATION_CHECKLIST: tuple[str, ...] = (
@@ -40,6 +42,23 @@ VERIFICATION_LABELS: dict[str, Any] = {
     "duplicates_reviewed": _("Other cases with the same data were looked at"),
     "no_provocation_signs": _("No sign of an ambush, a provocation or a fake"),
 }
+
+
+_NOISE = re.compile(r"[^\w]+")
+
+
+def _norm(value: Any) -> str:
+    text = unicodedata.normalize("NFKC", str(value or "")).casefold().replace("ё", "е")
+    return _NOISE.sub("", text)
+
+
+def answers_fingerprint(rank: str | None, unit: str | None, location: str | None) -> str:
+    """A keyed hash of the answers a bulk filler repeats (rank, unit, place), normalised; ""
+    when fewer than two of them were given (too little to call two applications alike)."""
+    parts = [_norm(rank), _norm(unit), _norm(location)]
+    if sum(1 for p in parts if p) < 2:
+        return ""
+    return crypto.blind_index("answers", "|".join(parts))
 
 
 class CaseStatus(models.TextChoices):
@@ -102,7 +121,7 @@ class RequesterRelation(models.TextChoices):
     OTHER = "other", _("Someone else")
 
 
-class Case(SealedModel):
+class Case(KeyOwner):
     """One serviceman's surrender request. Subject fields are encrypted at rest."""
 
     number = models.CharField(max_length=32, unique=True, editable=False)
@@ -162,6 +181,7 @@ class Case(SealedModel):
     status_changed_at = models.DateTimeField(null=True, blank=True)
 
     blind_index_columns = ("service_number_index", "name_birth_index")
+    reindex_columns = ("service_number_index", "name_birth_index", "answers_fingerprint")
 
     class Meta:
         ordering = ["-created_at"]
@@ -182,6 +202,11 @@ class Case(SealedModel):
             if self.full_name and self.birth_date
             else ""
         )
+
+    def reindex(self) -> None:
+        self.refresh_blind_indexes()
+        if self.answers_fingerprint:  # assessed once, when the application opened
+            self.answers_fingerprint = answers_fingerprint(self.rank, self.unit, self.location)
 
     @property
     def is_open(self) -> bool:
@@ -212,6 +237,8 @@ class CaseEventKind(models.TextChoices):
 class CaseEvent(SealedModel):
     """One line of a case's timeline. Written only by the workflow and services."""
 
+    key_owner_path = "case"
+
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=16, choices=CaseEventKind.choices)
     from_status = models.CharField(max_length=16, choices=CaseStatus.choices, blank=True)
@@ -241,6 +268,8 @@ class OperationStatus(models.TextChoices):
 
 class Operation(SealedModel):
     """A planned surrender meeting; needs a requester and a different approver."""
+
+    key_owner_path = "case"
 
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="operations")
     status = models.CharField(
@@ -306,6 +335,8 @@ class DispositionKind(models.TextChoices):
 
 class Disposition(SealedModel):
     """What became of a surrendered person."""
+
+    key_owner_path = "case"
 
     case = models.OneToOneField(Case, on_delete=models.CASCADE, related_name="disposition")
     kind = models.CharField(max_length=24, choices=DispositionKind.choices)

@@ -29,26 +29,28 @@ from .models import (
 
 def cases_by_service_number(service_number: str) -> QuerySet[Case]:
     try:
-        index = crypto.service_number_index(service_number)
+        indexes = crypto.lookup(crypto.service_number_index, service_number)
     except crypto.BlindIndexError:
         return Case.objects.none()
-    return Case.objects.filter(service_number_index=index)
+    return Case.objects.filter(service_number_index__in=indexes)
 
 
 def cases_by_name_birth(full_name: str, birth_date: date) -> QuerySet[Case]:
     try:
-        index = crypto.name_birth_index(full_name, birth_date)
+        indexes = crypto.lookup(crypto.name_birth_index, full_name, birth_date)
     except crypto.BlindIndexError:
         return Case.objects.none()
-    return Case.objects.filter(name_birth_index=index)
+    return Case.objects.filter(name_birth_index__in=indexes)
 
 
 def _cases_by_identity(channel: str, address: str) -> QuerySet[Case]:
     try:
-        index = identity_index(channel, address)
+        indexes = crypto.lookup(identity_index, channel, address)
     except crypto.BlindIndexError:
         return Case.objects.none()
-    contacts = Identity.objects.filter(channel=channel, address_index=index).values("contact_id")
+    contacts = Identity.objects.filter(channel=channel, address_index__in=indexes).values(
+        "contact_id"
+    )
     return Case.objects.filter(requester__in=contacts)
 
 

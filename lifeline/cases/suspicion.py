@@ -22,8 +22,6 @@ reasons with their counts, so that the queue needs no query per row and no decry
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from datetime import timedelta
 from typing import Any
 
@@ -33,9 +31,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from lifeline.contacts.models import Contact, Identity
-from lifeline.core import crypto
 
 from .models import Case
+from .models import answers_fingerprint as fingerprint_of
 
 FAST_INTAKE_SECONDS = 90
 BURST_CONTACTS_PER_HOUR = 30
@@ -55,21 +53,11 @@ WEIGHTS = {
     "failed_reidentifications": 2,
 }
 
-_NOISE = re.compile(r"[^\w]+")
-
-
-def _norm(value: Any) -> str:
-    text = unicodedata.normalize("NFKC", str(value or "")).casefold().replace("ё", "е")
-    return _NOISE.sub("", text)
-
 
 def answers_fingerprint(case: Case) -> str:
-    """A keyed hash of the answers a bulk filler repeats (rank, unit, place), normalised; ""
-    when fewer than two of them were given (too little to call two applications alike)."""
-    parts = [_norm(case.rank), _norm(case.unit), _norm(case.location)]
-    if sum(1 for p in parts if p) < 2:
-        return ""
-    return crypto.blind_index("answers", "|".join(parts))
+    """A keyed hash of the answers a bulk filler repeats (rank, unit, place): see
+    :func:`lifeline.cases.models.answers_fingerprint`."""
+    return fingerprint_of(case.rank, case.unit, case.location)
 
 
 def _age(case: Case) -> int | None:

@@ -29,10 +29,11 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from lifeline.contacts import blocks
+from lifeline.contacts.models import Contact
 from lifeline.conversations import delivery
 from lifeline.conversations.delivery import Reply
 from lifeline.conversations.models import Conversation
-from lifeline.core import limits
+from lifeline.core import keystore, limits
 from lifeline.core.db import serial_write
 
 from .models import InboundEvent, InboundStatus, OutboundKind, OutboundMessage, OutboundStatus
@@ -375,7 +376,11 @@ def _enqueue_bulk(items: list[tuple[Any, str, list[Reply]]]) -> None:
     )
     now = timezone.now()
     new = []
+    keys = keystore.keys_of(
+        Contact, {conversation.contact_id for conversation, _c, replies in items if replies}
+    )
     for conversation, channel, replies in items:
+        key = keys.get(conversation.contact_id)
         seq = last.get(conversation.pk) or 0
         for reply in replies:
             seq += 1
@@ -386,9 +391,9 @@ def _enqueue_bulk(items: list[tuple[Any, str, list[Reply]]]) -> None:
                     "kind": OutboundKind.MESSAGE,
                     "conversation": conversation.pk,
                     "channel": channel,
-                    "text": rows.seal(OutboundMessage, "text", pk, reply.text),
+                    "text": rows.seal(OutboundMessage, "text", pk, reply.text, key),
                     "buttons": rows.seal(
-                        OutboundMessage, "buttons", pk, list(reply.buttons) or None
+                        OutboundMessage, "buttons", pk, list(reply.buttons) or None, key
                     ),
                     "status": OutboundStatus.PENDING,
                     "attempts": 0,

@@ -67,6 +67,8 @@ class OutboundKind(models.TextChoices):
 class OutboundMessage(SealedModel):
     """A reply waiting to be sent, with attempts and the channel's rate limits."""
 
+    key_owner_path = "conversation__contact"
+
     kind = models.CharField(
         max_length=16, choices=OutboundKind.choices, default=OutboundKind.MESSAGE
     )

@@ -516,7 +516,9 @@ def _on_sent(sender: Sender, message: OutboundMessage) -> Callable[[str], Awaita
         return None
     text = None
     if message.secret:  # once shown, only the transcript's placeholder is kept
-        sealed = bulk.seal(OutboundMessage, "text", message.pk, _placeholder(message))
+        sealed = bulk.seal(
+            OutboundMessage, "text", message.pk, _placeholder(message), message.sealing_key()
+        )
         text = sealed.token if sealed is not None else None
     pk, claim = message.pk, message.claimed_until
 
@@ -606,7 +608,9 @@ def _record_one(message: OutboundMessage, outcome: str | Exception, now: datetim
     if message.secret and status != OutboundStatus.PENDING:
         message.status = status
         forget_secret_text(message)
-        changes["text"] = bulk.seal(OutboundMessage, "text", message.pk, message.text)
+        changes["text"] = bulk.seal(
+            OutboundMessage, "text", message.pk, message.text, message.sealing_key()
+        )
     OutboundMessage.objects.filter(pk=message.pk, claimed_until=claim).update(**changes)
 
 

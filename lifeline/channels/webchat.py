@@ -98,7 +98,9 @@ def _live(identity: Identity, now: datetime) -> bool:
 
 
 def _identity(key: str, *, lock: bool = False) -> Identity | None:
-    rows = Identity.objects.filter(channel=Channel.WEB, address_index=ordering_key(key))
+    rows = Identity.objects.filter(
+        channel=Channel.WEB, address_index__in=crypto.lookup(crypto.web_token_index, key)
+    )
     return (rows.select_for_update() if lock else rows).first()
 
 

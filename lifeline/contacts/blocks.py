@@ -21,9 +21,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from lifeline.audit.services import audit_record
+from lifeline.core import crypto
 from lifeline.core.models import Role, User
 
-from .models import BlockReason, Identity, SenderBlock
+from .models import BlockReason, Identity, SenderBlock, identity_index
 
 REFRESH_SECONDS = 5.0
 #: How long a block may last: hours -> label.
@@ -48,11 +49,16 @@ def reload() -> None:
     """Read the active blocks into this process's snapshot now."""
     global _snapshot
     found: dict[tuple[str, str], datetime] = {}
-    for channel, index, until in SenderBlock.objects.filter(until__gt=timezone.now()).values_list(
-        "identity__channel", "identity__address_index", "until"
-    ):
-        key = (channel, index)
-        found[key] = max(until, found.get(key, until))
+    rotating = len(crypto.keyring().blind_index_keys) > 1
+    for block in SenderBlock.objects.filter(until__gt=timezone.now()).select_related("identity"):
+        identity, until = block.identity, block.until
+        indexes = [identity.address_index]
+        if rotating and identity.address:
+            # A blind-index key rotation: his updates may come under either key's index.
+            indexes += crypto.lookup(identity_index, identity.channel, identity.address)
+        for index in indexes:
+            key = (identity.channel, index)
+            found[key] = max(until, found.get(key, until))
     _snapshot = (time.monotonic(), found)
 
 

@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from lifeline.core import crypto
 from lifeline.core.channels import Channel, Language
 from lifeline.core.fields import EncryptedTextField
-from lifeline.core.models import SealedModel
+from lifeline.core.models import KeyOwner, SealedModel
 
 
 class ContactKind(models.TextChoices):
@@ -18,8 +18,9 @@ class ContactKind(models.TextChoices):
     OTHER = "other", _("Other")  # journalist, prankster, anyone else
 
 
-class Contact(SealedModel):
-    """A person who reached the hotline; pseudonymous until they give data."""
+class Contact(KeyOwner):
+    """A person who reached the hotline; pseudonymous until they give data. His addresses,
+    messages, answers and call backs are sealed under his own data key."""
 
     kind = models.CharField(max_length=16, choices=ContactKind.choices, default=ContactKind.UNKNOWN)
     language = models.CharField(max_length=2, choices=Language.choices, default=Language.RU)
@@ -36,6 +37,8 @@ class Identity(SealedModel):
     """A channel address of a contact (``telegram:<id>``, ``phone:<e164>``, ``web:<token>``).
 
     The address is stored encrypted; ``address_index`` is its blind index, for look-ups."""
+
+    key_owner_path = "contact"
 
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="identities")
     channel = models.CharField(max_length=16, choices=Channel.choices)
@@ -61,6 +64,8 @@ class Identity(SealedModel):
 
     def __str__(self) -> str:
         return f"{self.channel} identity {str(self.pk)[:8]}"
+
+    reindex_columns = ("address_index",)
 
     def refresh_blind_indexes(self) -> None:
         self.address_index = identity_index(self.channel, self.address)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 
+from lifeline.core import crypto
 from lifeline.stats.services import stat_record
 
 from .models import Contact, Identity, identity_index
@@ -12,8 +13,8 @@ from .models import Contact, Identity, identity_index
 def identity_get_or_create(*, channel: str, address: str, language: str = "ru") -> Identity:
     """The identity for a channel address, creating it (and a new contact) the first time.
     The usual case, a known address, is one query (no savepoint): only creating needs one."""
-    index = identity_index(channel, address)
-    existing = Identity.objects.filter(channel=channel, address_index=index).first()
+    indexes = crypto.lookup(identity_index, channel, address)
+    existing = Identity.objects.filter(channel=channel, address_index__in=indexes).first()
     if existing is not None:
         return existing
     try:
@@ -25,4 +26,4 @@ def identity_get_or_create(*, channel: str, address: str, language: str = "ru") 
             )
             return identity
     except IntegrityError:  # a concurrent first message from the same address won the race
-        return Identity.objects.get(channel=channel, address_index=index)
+        return Identity.objects.get(channel=channel, address_index__in=indexes)

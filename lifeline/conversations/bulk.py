@@ -27,7 +27,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from lifeline.contacts.models import Contact, Identity, identity_index
-from lifeline.core import bulk, limits
+from lifeline.core import bulk, crypto, keystore, limits
 from lifeline.stats.models import StatEvent
 from lifeline.stats.services import COUNTED_PAGES
 
@@ -115,17 +115,19 @@ def conversation_inputs(inputs: Sequence[TextInput]) -> list[Stepped | None]:
     now = timezone.now()
     compiled = host._compile()
     entry = host.current_flow(host.ENTRY_FLOW)  # its version recorded, as start_flow does
-    indexes = {identity_index(i.channel, i.address): i for i in inputs}
+    # Each address under every active blind-index key (one, but for a key rotation).
+    lookups = [crypto.lookup(identity_index, i.channel, i.address) for i in inputs]
+    channel_of = {
+        index: i.channel for i, found in zip(inputs, lookups, strict=True) for index in found
+    }
     identities = {
         ident.address_index: ident
-        for ident in Identity.objects.filter(address_index__in=list(indexes))
+        for ident in Identity.objects.filter(address_index__in=list(channel_of))
         .select_related("contact")
         .only("id", "channel", "address_index", "contact_id", "contact__language")
     }
     known = [
-        ident
-        for ident in identities.values()
-        if ident.channel == indexes[ident.address_index].channel
+        ident for ident in identities.values() if ident.channel == channel_of[ident.address_index]
     ]
     conversations = _latest(
         list(
@@ -147,9 +149,8 @@ def conversation_inputs(inputs: Sequence[TextInput]) -> list[Stepped | None]:
         "started_at",
     )
     plans: list[_Plan | None] = []
-    for given in inputs:
-        index = identity_index(given.channel, given.address)
-        identity = identities.get(index)
+    for given, found in zip(inputs, lookups, strict=True):
+        identity = next((identities[i] for i in found if i in identities), None)
         if identity is not None and identity.channel != given.channel:
             plans.append(None)
             continue
@@ -280,8 +281,17 @@ def _write(plans: list[_Plan], now: datetime) -> None:
         return
     contacts, identities, conversations, stats = [], [], [], []
     new_runs, fed_runs, messages = [], [], []
+    # Each person's rows are sealed under his own data key (lifeline.core.keystore): new people
+    # get theirs in one write to the key store, the others' are read (cached) by their ids.
+    newcomers = [p.new_contact for p in plans if p.new_contact is not None]
+    keystore.new_keys_for(newcomers)
+    keys = {c.pk: keystore.key_of(c) for c in newcomers}
+    keys.update(
+        keystore.keys_of(Contact, {p.contact_id for p in plans if p.contact_id not in keys})
+    )
     for plan in plans:
         conversation = plan.conversation
+        key = keys[plan.contact_id]
         channel, language = conversation.channel, conversation.language
         if plan.new_contact is not None and plan.new_identity is not None:
             contacts.append(
@@ -290,6 +300,7 @@ def _write(plans: list[_Plan], now: datetime) -> None:
                     "kind": plan.new_contact.kind,
                     "language": plan.new_contact.language,
                     "created_at": now,
+                    "data_key": plan.new_contact.data_key,
                 }
             )
             identity = plan.new_identity
@@ -298,7 +309,7 @@ def _write(plans: list[_Plan], now: datetime) -> None:
                     "id": identity.pk,
                     "contact": plan.new_contact.pk,
                     "channel": identity.channel,
-                    "address": bulk.seal(Identity, "address", identity.pk, identity.address),
+                    "address": bulk.seal(Identity, "address", identity.pk, identity.address, key),
                     "address_index": identity_index(identity.channel, identity.address),
                     "device_tag": "",
                     "device_tag_at": None,
@@ -330,7 +341,9 @@ def _write(plans: list[_Plan], now: datetime) -> None:
         conversation.last_message_at = now
         # The transcript: his message, then the bot's replies, a microsecond apart in order.
         incoming = uuid.uuid4()
-        messages.append(_message(incoming, conversation.pk, Direction.IN, plan.text, None, now))
+        messages.append(
+            _message(incoming, conversation.pk, Direction.IN, plan.text, None, now, key)
+        )
         stats.append(_stat("message.in", channel, language, now))
         if plan.entry_page:
             stats.append(_stat(f"entry.{plan.entry_page}", channel, language, now))
@@ -340,7 +353,7 @@ def _write(plans: list[_Plan], now: datetime) -> None:
             buttons = list(reply.buttons) or None
             at = now + timedelta(microseconds=n)
             messages.append(
-                _message(row, conversation.pk, Direction.OUT, reply.stored_text, buttons, at)
+                _message(row, conversation.pk, Direction.OUT, reply.stored_text, buttons, at, key)
             )
             stored.append(Reply(reply.text, reply.buttons, message_id=row))
         plan.replies = stored
@@ -357,7 +370,7 @@ def _write(plans: list[_Plan], now: datetime) -> None:
                     "flow": run.flow,
                     "version": run.version,
                     "status": status,
-                    "state": bulk.seal(FlowRun, "state", run.pk, state),
+                    "state": bulk.seal(FlowRun, "state", run.pk, state, key),
                     "case": None,
                     "failed_reidentifications": 0,
                     "reidentified_by": "",
@@ -370,7 +383,7 @@ def _write(plans: list[_Plan], now: datetime) -> None:
                 {
                     "pk": plan.run_id,
                     "status": status,
-                    "state": bulk.seal(FlowRun, "state", plan.run_id, state),
+                    "state": bulk.seal(FlowRun, "state", plan.run_id, state, key),
                     "updated_at": now,
                 }
             )
@@ -398,13 +411,14 @@ def _message(
     text: str,
     buttons: list[str] | None,
     at: datetime,
+    key: keystore.DataKey,
 ) -> dict[str, Any]:
     return {
         "id": pk,
         "conversation": conversation,
         "direction": direction,
-        "text": bulk.seal(Message, "text", pk, text),
-        "buttons": bulk.seal(Message, "buttons", pk, buttons),
+        "text": bulk.seal(Message, "text", pk, text, key),
+        "buttons": bulk.seal(Message, "buttons", pk, buttons, key),
         "sender": None,
         "created_at": at,
     }

@@ -29,7 +29,7 @@ from lifeline.audit.services import audit_record
 from lifeline.cases import codenames, workflow
 from lifeline.cases.errors import CaseError
 from lifeline.cases.models import Case
-from lifeline.core import crypto, limits
+from lifeline.core import crypto, keystore, limits
 from lifeline.core.models import User
 from lifeline.stats.services import COUNTED_PAGES, stat_record
 
@@ -927,6 +927,9 @@ def forget_contact(
             .delete()[1]
             .get("contacts.Identity", 0)
         )
+    # His data key goes (what stays of him, an address the bot answers on, is re-sealed under a
+    # fresh one): what was erased cannot be read from any older copy of the database either.
+    counts["data_keys"] = 1 if keystore.shred(contact) is not None else 0
     stat_record(
         kind="contact.forgotten", channel=conversation.channel, language=conversation.language
     )

@@ -78,6 +78,8 @@ class Direction(models.TextChoices):
 class Message(SealedModel):
     """One inbound or outbound message; its text is encrypted."""
 
+    key_owner_path = "conversation__contact"
+
     conversation = models.ForeignKey(
         Conversation, on_delete=models.CASCADE, related_name="messages"
     )
@@ -112,6 +114,8 @@ class Attachment(SealedModel):
     """A photo (re-encoded, metadata gone) or a voice message that came with a message.
     The bytes are encrypted like any other personal data."""
 
+    key_owner_path = "message__conversation__contact"
+
     message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="attachment")
     kind = models.CharField(max_length=8, choices=MediaKind.choices)
     status = models.CharField(
@@ -128,6 +132,8 @@ class Attachment(SealedModel):
 
 class Note(SealedModel):
     """A note staff leave on a conversation for each other. Never sent to the person."""
+
+    key_owner_path = "conversation__contact"
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="notes")
     author = models.ForeignKey(
@@ -197,6 +203,8 @@ class FlowRunStatus(models.TextChoices):
 
 class FlowRun(SealedModel):
     """One walk through a flow. Its state (answers included) is encrypted."""
+
+    key_owner_path = "conversation__contact"
 
     conversation = models.ForeignKey(
         Conversation, on_delete=models.CASCADE, null=True, blank=True, related_name="runs"

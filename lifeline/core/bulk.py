@@ -32,15 +32,26 @@ else:
     Field = models.Field
 
 
-def seal(model: type[models.Model], field_name: str, pk: Any, value: Any) -> Sealed | None:
-    """``value`` encrypted for ``model.field_name`` of row ``pk`` (None stays None)."""
+def seal(
+    model: type[models.Model],
+    field_name: str,
+    pk: Any,
+    value: Any,
+    key: crypto.DataKeyLike | None = None,
+) -> Sealed | None:
+    """``value`` encrypted for ``model.field_name`` of row ``pk`` (None stays None), under the
+    data key of the row's owner (``key``: a case's, a contact's) or else the root key."""
     field = model._meta.get_field(field_name)
     if not isinstance(field, EncryptedField):
         raise TypeError(f"{model.__name__}.{field_name} is not an encrypted field")
     if value is None:
         return None
     token = crypto.encrypt(
-        field.to_bytes(value), table=model._meta.db_table, column=field.column, pk=str(pk)
+        field.to_bytes(value),
+        table=model._meta.db_table,
+        column=field.column,
+        pk=str(pk),
+        data_key=key,
     )
     return Sealed(token)
 

@@ -7,8 +7,10 @@
 * Blind indexes are HMAC-SHA256 over normalised values, under a separate key, truncated; only the
   kinds in :data:`BLIND_INDEX_KINDS` exist.
 
-Token format stored in the database (text, so dumps and backups stay plain ASCII):
-``lf1:<key version>:<base64url(nonce || ciphertext || tag)>``.
+Token formats stored in the database (text, so dumps and backups stay plain ASCII):
+``lf1:<key version>:<base64url(nonce || ciphertext || tag)>``, sealed under a key derived from
+root key ``version``; and ``lf2:<data key id>:<base64url(...)>``, sealed under a data key of the
+key store (:mod:`lifeline.core.keystore`): one per case and per contact, destroyed to erase.
 
 Keys never come from the repository or the database: see :func:`load_keyring`.
 """
@@ -23,10 +25,13 @@ import json
 import os
 import re
 import unicodedata
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import uuid
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
+from typing import Any, Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -34,6 +39,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 TOKEN_PREFIX = "lf1"  # noqa: S105 - a format tag, not a secret
+DATA_KEY_PREFIX = "lf2"
 NONCE_BYTES = 12
 KEY_BYTES = 32
 BLIND_INDEX_BYTES = 8  # 64 bits: no collisions in practice for a million rows, less to correlate
@@ -83,6 +89,9 @@ class KeyRing:
     root_keys: Mapping[int, bytes]
     blind_index_key: bytes
     codename_pepper: bytes
+    #: Blind-index keys being rotated away from (newest first): look-ups still match indexes
+    #: made under them until ``manage.py rotate_blind_index`` has re-indexed every row.
+    old_blind_index_keys: tuple[bytes, ...] = ()
     _field_keys: dict[tuple[int, str, str], bytes] = field(
         default_factory=dict, compare=False, repr=False
     )
@@ -95,11 +104,18 @@ class KeyRing:
                 raise KeyConfigurationError(f"key version {version} is malformed")
         if len(self.blind_index_key) != KEY_BYTES or len(self.codename_pepper) != KEY_BYTES:
             raise KeyConfigurationError("blind-index key and codename pepper must be 32 bytes")
-        if self.blind_index_key in self.root_keys.values():
+        if any(len(k) != KEY_BYTES for k in self.old_blind_index_keys):
+            raise KeyConfigurationError("an old blind-index key must be 32 bytes")
+        if any(k in self.root_keys.values() for k in self.blind_index_keys):
             raise KeyConfigurationError("the blind-index key must differ from every root key")
 
     def __repr__(self) -> str:  # never print key material
         return f"KeyRing(versions={sorted(self.root_keys)})"
+
+    @property
+    def blind_index_keys(self) -> tuple[bytes, ...]:
+        """Every blind-index key a look-up tries, the newest (which every write uses) first."""
+        return (self.blind_index_key, *self.old_blind_index_keys)
 
     @property
     def current_version(self) -> int:
@@ -141,10 +157,15 @@ def parse_keys(text: str) -> dict[int, bytes]:
 
 
 def keyring_from_values(*, keys: str, blind_index_key: str, codename_pepper: str) -> KeyRing:
+    """``blind_index_key``: one key, or during a rotation "<newest>,<older>,..." ."""
+    index_keys = [
+        _decode_key(k, "the blind-index key") for k in blind_index_key.split(",") if k.strip()
+    ] or [_decode_key("", "the blind-index key")]
     return KeyRing(
         root_keys=parse_keys(keys),
-        blind_index_key=_decode_key(blind_index_key, "the blind-index key"),
+        blind_index_key=index_keys[0],
         codename_pepper=_decode_key(codename_pepper, "the codename pepper"),
+        old_blind_index_keys=tuple(index_keys[1:]),
     )
 
 
@@ -161,7 +182,9 @@ def read_key_file(path: Path) -> KeyRing:
         keys = ",".join(f"{v}:{k}" for v, k in data["keys"].items())
         return keyring_from_values(
             keys=keys,
-            blind_index_key=data["blind_index_key"],
+            blind_index_key=",".join(
+                [data["blind_index_key"], *data.get("old_blind_index_keys", [])]
+            ),
             codename_pepper=data["codename_pepper"],
         )
     except (KeyError, TypeError, AttributeError) as exc:
@@ -175,6 +198,10 @@ def write_key_file(path: Path, ring: KeyRing) -> None:
         "blind_index_key": base64.b64encode(ring.blind_index_key).decode(),
         "codename_pepper": base64.b64encode(ring.codename_pepper).decode(),
     }
+    if ring.old_blind_index_keys:
+        data["old_blind_index_keys"] = [
+            base64.b64encode(k).decode() for k in ring.old_blind_index_keys
+        ]
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -195,9 +222,22 @@ def add_key_version(ring: KeyRing) -> KeyRing:
     """A ring with one more, newest, root key; blind-index key and pepper unchanged."""
     keys = dict(ring.root_keys)
     keys[ring.current_version + 1] = os.urandom(KEY_BYTES)
-    return KeyRing(
-        root_keys=keys, blind_index_key=ring.blind_index_key, codename_pepper=ring.codename_pepper
+    return replace(ring, root_keys=keys, _field_keys={})
+
+
+def add_blind_index_key(ring: KeyRing) -> KeyRing:
+    """A ring with a new blind-index key for writes; the current one kept for look-ups."""
+    return replace(
+        ring,
+        blind_index_key=os.urandom(KEY_BYTES),
+        old_blind_index_keys=(ring.blind_index_key, *ring.old_blind_index_keys),
+        _field_keys={},
     )
+
+
+def drop_old_blind_index_keys(ring: KeyRing) -> KeyRing:
+    """The ring once every index is under the newest blind-index key."""
+    return replace(ring, old_blind_index_keys=(), _field_keys={})
 
 
 _active: KeyRing | None = None
@@ -237,56 +277,101 @@ def set_keyring(ring: KeyRing | None) -> None:
 # --- Field encryption ---------------------------------------------------------------------
 
 
-def _aad(table: str, column: str, pk: str, version: int) -> bytes:
+def _aad(table: str, column: str, pk: str, version: int | str) -> bytes:
     # Length-prefixed parts so that no two different tuples give the same bytes.
     parts = [table, column, pk, str(version)]
     return b"".join(len(p.encode()).to_bytes(2, "big") + p.encode() for p in parts)
 
 
 def encrypt(
-    plaintext: bytes, *, table: str, column: str, pk: str, ring: KeyRing | None = None
+    plaintext: bytes,
+    *,
+    table: str,
+    column: str,
+    pk: str,
+    ring: KeyRing | None = None,
+    data_key: DataKeyLike | None = None,
 ) -> str:
+    """Seal under ``data_key`` (an ``lf2`` token) if given, else under the newest root key."""
+    nonce = os.urandom(NONCE_BYTES)
+    if data_key is not None:
+        key_id = data_key.id.hex
+        sealed = AESGCM(data_key.key).encrypt(nonce, plaintext, _aad(table, column, pk, key_id))
+        body = base64.urlsafe_b64encode(nonce + sealed).decode().rstrip("=")
+        return f"{DATA_KEY_PREFIX}:{key_id}:{body}"
     ring = ring or keyring()
     version = ring.current_version
     key = ring.field_key(version, table, column)
-    nonce = os.urandom(NONCE_BYTES)
     sealed = AESGCM(key).encrypt(nonce, plaintext, _aad(table, column, pk, version))
     body = base64.urlsafe_b64encode(nonce + sealed).decode().rstrip("=")
     return f"{TOKEN_PREFIX}:{version}:{body}"
 
 
+class DataKeyLike(Protocol):
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def key(self) -> bytes: ...
+
+
 def token_version(token: str) -> int:
+    """The root key version of an ``lf1`` token; 0 for an ``lf2`` one (its data key is wrapped
+    by the root key in the key store, and re-wrapped there)."""
     prefix, _, rest = token.partition(":")
     version_text, _, _ = rest.partition(":")
+    if prefix == DATA_KEY_PREFIX and _is_key_id(version_text):
+        return 0
     if prefix != TOKEN_PREFIX or not version_text.isdigit():
         raise DecryptionError("stored value is not a Lifeline ciphertext")
     return int(version_text)
 
 
+def token_data_key(token: str) -> uuid.UUID | None:
+    """The data key an ``lf2`` token is sealed under (None for an ``lf1`` token)."""
+    prefix, _, rest = token.partition(":")
+    key_text, _, _ = rest.partition(":")
+    if prefix == DATA_KEY_PREFIX and _is_key_id(key_text):
+        return uuid.UUID(key_text)
+    return None
+
+
+_KEY_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def _is_key_id(text: str) -> bool:
+    return _KEY_ID.fullmatch(text) is not None
+
+
 def decrypt(token: str, *, table: str, column: str, pk: str, ring: KeyRing | None = None) -> bytes:
-    ring = ring or keyring()
     where = f"{table}.{column} of row {pk}"
     if not isinstance(token, str):
         raise DecryptionError(f"{where}: stored value is not a Lifeline ciphertext")
     parts = token.split(":")
-    if len(parts) != 3 or parts[0] != TOKEN_PREFIX or not parts[1].isdigit():
+    if len(parts) == 3 and parts[0] == DATA_KEY_PREFIX and _is_key_id(parts[1]):
+        from . import keystore  # the key store reads its wrapped keys with this module
+
+        key = keystore.store().raw_key(parts[1])
+        binding: str | int = parts[1]
+    elif len(parts) == 3 and parts[0] == TOKEN_PREFIX and parts[1].isdigit():
+        ring = ring or keyring()
+        binding = int(parts[1])
+        key = ring.field_key(binding, table, column)
+    else:
         raise DecryptionError(f"{where}: stored value is not a Lifeline ciphertext")
-    version = int(parts[1])
     try:
         blob = base64.urlsafe_b64decode(parts[2] + "=" * (-len(parts[2]) % 4))
     except (binascii.Error, ValueError):
         raise DecryptionError(f"{where}: ciphertext is not valid base64") from None
     if len(blob) < NONCE_BYTES + 16:
         raise DecryptionError(f"{where}: ciphertext is truncated")
-    key = ring.field_key(version, table, column)
     try:
         return AESGCM(key).decrypt(
-            blob[:NONCE_BYTES], blob[NONCE_BYTES:], _aad(table, column, pk, version)
+            blob[:NONCE_BYTES], blob[NONCE_BYTES:], _aad(table, column, pk, binding)
         )
     except InvalidTag:
         raise DecryptionError(
             f"{where} does not decrypt: it was altered, moved from another row or column, "
-            f"or sealed under a key this ring does not hold (key version {version})"
+            f"or sealed under a key this install does not hold (key {binding})"
         ) from None
 
 
@@ -348,13 +433,39 @@ BLIND_INDEX_KINDS = frozenset(
 )
 
 
+_index_key: ContextVar[bytes | None] = ContextVar("lifeline_blind_index_key", default=None)
+
+
 def blind_index(kind: str, normalised: str, *, ring: KeyRing | None = None) -> str:
-    """HMAC-SHA256 of an already-normalised value, truncated; hex. Only allowlisted kinds."""
+    """HMAC-SHA256 of an already-normalised value, truncated; hex. Only allowlisted kinds.
+    Under the newest blind-index key (or, inside :func:`lookup`, each active one in turn)."""
     if kind not in BLIND_INDEX_KINDS:
         raise BlindIndexError(f"no blind index is allowed for {kind!r}")
-    ring = ring or keyring()
-    mac = hmac.new(ring.blind_index_key, f"{kind}\x00{normalised}".encode(), hashlib.sha256)
+    key = _index_key.get() or (ring or keyring()).blind_index_key
+    mac = hmac.new(key, f"{kind}\x00{normalised}".encode(), hashlib.sha256)
     return mac.digest()[:BLIND_INDEX_BYTES].hex()
+
+
+def blind_index_key_id(ring: KeyRing | None = None) -> str:
+    """A short public name of the newest blind-index key (to tell which key made an index
+    kept without its plaintext, e.g. a blocked phone number)."""
+    key = (ring or keyring()).blind_index_key
+    return hmac.new(key, b"lifeline/blind-index-key-id", hashlib.sha256).hexdigest()[:16]
+
+
+def lookup(index: Callable[..., str], *args: Any) -> list[str]:
+    """The values to look a row up by: ``index(*args)`` under every active blind-index key,
+    so that a search finds a row whether or not a key rotation has re-indexed it yet."""
+    found: list[str] = []
+    for key in keyring().blind_index_keys:
+        token = _index_key.set(key)
+        try:
+            value = index(*args)
+        finally:
+            _index_key.reset(token)
+        if value not in found:
+            found.append(value)
+    return found
 
 
 def service_number_index(value: str) -> str:

@@ -6,7 +6,8 @@ key made in Python, known before the first INSERT (see :class:`lifeline.core.mod
 
 How it works: loading a row puts a :class:`Sealed` token on the instance; the attribute descriptor
 decrypts it on first read (an error, never the stored bytes, if it does not decrypt). Saving
-encrypts the current plaintext afresh under the newest key, so saving a row rotates its keys.
+encrypts the current plaintext afresh: under the data key of the row's owner (a case, a contact:
+:meth:`SealedModel.sealing_key`) where it has one, else under the newest root key.
 A plaintext can never be written by ``QuerySet.update()`` or ``bulk_update()``: there is no row to
 bind it to, so those raise instead of storing anything in clear.
 """
@@ -14,6 +15,7 @@ bind it to, so those raise instead of storing anything in clear.
 from __future__ import annotations
 
 import json
+import logging
 from datetime import date, datetime
 from typing import Any
 
@@ -21,7 +23,9 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 from django.db.models.query_utils import DeferredAttribute
 
-from . import crypto
+from . import crypto, keystore
+
+logger = logging.getLogger(__name__)
 
 
 class Sealed:
@@ -96,15 +100,29 @@ class EncryptedField(models.Field):
 
     def open(self, instance: Any, sealed: Sealed) -> Any:
         table, column, pk = self._binding(instance)
-        return self.from_bytes(crypto.decrypt(sealed.token, table=table, column=column, pk=pk))
+        try:
+            return self.from_bytes(crypto.decrypt(sealed.token, table=table, column=column, pk=pk))
+        except keystore.KeyErasedError:
+            # Sealed under a destroyed data key: erased, as everything that key sealed (a row
+            # a process wrote while the erasure ran, under the key it had just read).
+            logger.warning("%s.%s of row %s was erased with its data key", table, column, pk)
+            return None
 
     def seal(self, instance: Any, value: Any) -> Sealed | None:
         if value is None:
             return None
         if isinstance(value, Sealed):
             value = self.open(instance, value)
+            if value is None:
+                return None
         table, column, pk = self._binding(instance)
-        return Sealed(crypto.encrypt(self.to_bytes(value), table=table, column=column, pk=pk))
+        sealing_key = getattr(instance, "sealing_key", None)
+        data_key = sealing_key() if sealing_key is not None else None
+        return Sealed(
+            crypto.encrypt(
+                self.to_bytes(value), table=table, column=column, pk=pk, data_key=data_key
+            )
+        )
 
     # --- Django hooks ----------------------------------------------------------------------
     def pre_save(self, model_instance: Any, add: bool) -> Any:

@@ -24,6 +24,7 @@ from typing import Any
 
 _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"lf1:\d+:[A-Za-z0-9_\-]+"), "[sealed]"),
+    (re.compile(r"lf2:[0-9a-f]{32}:[A-Za-z0-9_\-]+"), "[sealed]"),
     (
         re.compile(r"(?i)\b(password|passwd|secret|token|otp|code|codename|key)\b(\s*[=:]\s*)\S+"),
         r"\1\2[redacted]",

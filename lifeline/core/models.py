@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
@@ -13,6 +13,7 @@ from django.db.models.functions import Lower
 from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext_lazy as _
 
+from . import keystore
 from .fields import EncryptedField
 
 
@@ -21,6 +22,10 @@ class SealedModel(models.Model):
     ciphertext can be bound to its row."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+
+    #: The lookup from a row to the case or contact whose data key seals it ("case",
+    #: "conversation__contact"); empty: the root key seals it.
+    key_owner_path: ClassVar[str] = ""
 
     #: Columns holding blind indexes, recomputed on every save.
     blind_index_columns: ClassVar[tuple[str, ...]] = ()
@@ -33,7 +38,27 @@ class SealedModel(models.Model):
         update_fields = kwargs.get("update_fields")
         if update_fields is not None and self.blind_index_columns:
             kwargs["update_fields"] = list({*update_fields, *self.blind_index_columns})
+        update_fields = kwargs.get("update_fields")
+        if isinstance(self, KeyOwner) and self.data_key is None:
+            keystore.key_of(self)  # the row's own key, named in its own INSERT or UPDATE
+            if update_fields is not None:
+                kwargs["update_fields"] = list({*update_fields, "data_key"})
         super().save(*args, **kwargs)
+
+    def sealing_key(self) -> keystore.DataKey | None:
+        """The data key this row's fields are sealed under: its owner's (a case's, a
+        contact's), so that destroying that one key erases them; None: the root key."""
+        owner = self.key_owner()
+        return None if owner is None else keystore.key_of(owner)
+
+    def key_owner(self) -> KeyOwner | None:
+        """The case or contact whose data key seals this row (by ``key_owner_path``)."""
+        owner: Any = self
+        for part in filter(None, self.key_owner_path.split("__")):
+            owner = getattr(owner, part)
+            if owner is None:
+                return None  # not (yet) anybody's: the root key seals it
+        return None if owner is self else cast(KeyOwner, owner)
 
     @classmethod
     def encrypted_fields(cls) -> list[EncryptedField]:
@@ -42,6 +67,39 @@ class SealedModel(models.Model):
 
     def refresh_blind_indexes(self) -> None:
         """Recompute blind-index columns from plaintext; models with indexes override it."""
+
+    #: Every column holding a keyed hash of this row's plaintext, recomputed by
+    #: :meth:`reindex` when the blind-index key is rotated (``manage.py rotate_blind_index``).
+    reindex_columns: ClassVar[tuple[str, ...]] = ()
+
+    def reindex(self) -> None:
+        """Recompute :attr:`reindex_columns` under the newest blind-index key."""
+        self.refresh_blind_indexes()
+
+
+class KeyOwner(SealedModel):
+    """A row with a data key of its own in the key store (:mod:`lifeline.core.keystore`): a
+    case, a contact. Its fields, and those of the rows that belong to it, are sealed under it;
+    destroying it (:func:`shred_key`) erases them in every copy of the database."""
+
+    data_key = models.UUIDField(null=True, blank=True, editable=False)
+
+    class Meta:
+        abstract = True
+
+    def key_owner(self) -> KeyOwner | None:
+        return self
+
+
+class KeyShred(models.Model):
+    """A data key to destroy in the key store, written in the erasure's own transaction and
+    deleted once the key is gone (the purge finishes any a crashed process left)."""
+
+    key = models.UUIDField(primary_key=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"key shred {self.key}"
 
 
 class Role(models.TextChoices):

@@ -91,12 +91,27 @@ def _phone_index(number: str) -> str:
         return ""
 
 
+def _phone_indexes(number: str) -> list[str]:
+    """The number's blind index under every active key (more than one during a rotation)."""
+    try:
+        return crypto.lookup(crypto.phone_index, number)
+    except crypto.BlindIndexError:
+        return []
+
+
 def is_blocked(number: str) -> bool:
-    index = _phone_index(number)
-    if index and blocks.blocked(Channel.PHONE, index):  # blocked for a time, from his calls
+    indexes = _phone_indexes(number)
+    if any(blocks.blocked(Channel.PHONE, i) for i in indexes):  # for a time, from his calls
         return True
-    if index and BlockRule.objects.filter(number_index=index).exists():
-        return True
+    if indexes:
+        rules = BlockRule.objects.filter(number_index__in=indexes)
+        if rules.exists():
+            # A blind-index key rotation: the rule moves to the newest key's index now that
+            # the number is here to compute it from.
+            rules.exclude(number_index=indexes[0]).update(
+                number_index=indexes[0], index_key=crypto.blind_index_key_id()
+            )
+            return True
     try:
         normalised = crypto.normalise_phone(number)
     except crypto.BlindIndexError:
@@ -162,7 +177,9 @@ def _new_call(pbx: str, call_id: str, data: dict[str, Any]) -> Answer:
     blocked = inbound and is_blocked(number)
     index = _phone_index(number)
     identity = (
-        Identity.objects.filter(channel=Channel.PHONE, address_index=index).first()
+        Identity.objects.filter(
+            channel=Channel.PHONE, address_index__in=_phone_indexes(number)
+        ).first()
         if index
         else None
     )
@@ -187,15 +204,15 @@ def _new_call(pbx: str, call_id: str, data: dict[str, Any]) -> Answer:
         return Answer({"ok": True, "action": "reject", "reason": "busy"})
     if inbound:
         stat_record(kind="call.received", channel=Channel.PHONE, at=now)
-        if index and identity is None and not _rang_before(index, call_id):
+        if index and identity is None and not _rang_before(_phone_indexes(number), call_id):
             # A number never heard before is a first contact, as a new chat is.
             stat_record(kind="contact.new", channel=Channel.PHONE, at=now)
     return Answer({"ok": True, "action": "accept"})
 
 
-def _rang_before(index: str, call_id: str) -> bool:
+def _rang_before(indexes: list[str], call_id: str) -> bool:
     return (
-        Call.objects.filter(caller_index=index, direction="in")
+        Call.objects.filter(caller_index__in=indexes, direction="in")
         .exclude(call_id=call_id)
         .exclude(status=CallStatus.REJECTED)
         .exists()
@@ -255,7 +272,12 @@ def block_number(*, actor: User, number: str = "", prefix: str = "", note: str =
         index = _phone_index(clean_text(number, max_length=MAX_NUMBER_LENGTH))
         if not index:
             raise ValueError("not a phone number")
-        rule = BlockRule.objects.create(number_index=index, note=note, created_by=actor)
+        rule = BlockRule.objects.create(
+            number_index=index,
+            index_key=crypto.blind_index_key_id(),
+            note=note,
+            created_by=actor,
+        )
     elif prefix and _PREFIX.fullmatch(prefix):
         rule = BlockRule.objects.create(
             prefix=prefix if prefix.startswith("+") else f"+{prefix}",

@@ -237,6 +237,11 @@ LIFELINE_KEYS = env.str("LIFELINE_KEYS", default="")
 LIFELINE_BLIND_INDEX_KEY = env.str("LIFELINE_BLIND_INDEX_KEY", default="")
 LIFELINE_CODENAME_PEPPER = env.str("LIFELINE_CODENAME_PEPPER", default="")
 LIFELINE_KEY_FILE = env.str("LIFELINE_KEY_FILE", default="")
+# The key store (lifeline/core/keystore.py): a data key per case and per contact, wrapped by the
+# root key, apart from the main database and its backups. A SQLite file (a path), or
+# postgres://... naming a database of its own, never the main one. Back it up apart, kept for
+# a short time only: docs/operations.md, "Backups".
+LIFELINE_KEYSTORE = env.str("LIFELINE_KEYSTORE", default=str(VAR_DIR / "keystore.sqlite3"))
 
 # Flow files (lifeline/conversations/engine; docs/flows.md).
 LIFELINE_FLOWS_DIR = BASE_DIR / "flows"
@@ -322,6 +327,7 @@ LIFELINE_PURGES = [
     "lifeline.conversations.retention.purge",
     "lifeline.channels.retention.purge",
     "lifeline.phone.retention.purge",
+    "lifeline.core.keystore.purge",
 ]
 # (No limit of applications per service number: one that changed the answer would tell an
 # adversary whether a man's number had been given today. Repeats are flagged for the

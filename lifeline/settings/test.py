@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import base64
 import os
+import tempfile
+from pathlib import Path
 
 from .base import *  # noqa: F403
 from .base import env
@@ -25,6 +28,19 @@ LIFELINE_KEYS = env.str("LIFELINE_TEST_KEYS", default="") or f"1:{_fresh_key()}"
 LIFELINE_BLIND_INDEX_KEY = env.str("LIFELINE_TEST_BLIND_INDEX_KEY", default="") or _fresh_key()
 LIFELINE_CODENAME_PEPPER = env.str("LIFELINE_TEST_CODENAME_PEPPER", default="") or _fresh_key()
 LIFELINE_KEY_FILE = ""
+# A key store of this run's own (handed to the worker processes a test starts, like the keys),
+# removed when the run ends.
+LIFELINE_KEYSTORE = env.str("LIFELINE_TEST_KEYSTORE", default="")
+if not LIFELINE_KEYSTORE:
+    LIFELINE_KEYSTORE = str(
+        Path(tempfile.gettempdir()) / f"lifeline-test-keystore-{os.getpid()}-{os.urandom(4).hex()}"
+    )
+
+    def _remove_keystore(path: str = LIFELINE_KEYSTORE) -> None:
+        for suffix in ("", "-wal", "-shm"):
+            Path(path + suffix).unlink(missing_ok=True)
+
+    atexit.register(_remove_keystore)
 
 # Fast hashing for staff passwords in tests only.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

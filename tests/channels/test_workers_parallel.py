@@ -76,6 +76,7 @@ def test_two_workers_two_hundred_conversations_through_faults(tmp_path: Path) ->
         DATABASE_URL=f"postgres://{cfg['USER']}@{cfg['HOST'] or '127.0.0.1'}:"
         f"{cfg['PORT'] or 5432}/{cfg['NAME']}",
         LIFELINE_TEST_KEYS=settings.LIFELINE_KEYS,
+        LIFELINE_TEST_KEYSTORE=settings.LIFELINE_KEYSTORE,
         LIFELINE_TEST_BLIND_INDEX_KEY=settings.LIFELINE_BLIND_INDEX_KEY,
         LIFELINE_TEST_CODENAME_PEPPER=settings.LIFELINE_CODENAME_PEPPER,
         TELEGRAM_BOT_TOKEN="123456:TEST",

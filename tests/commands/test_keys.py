@@ -12,8 +12,7 @@ from django.core.management.base import CommandError
 from pytest_django.fixtures import Settings as SettingsWrapper
 
 from lifeline.cases.models import Case, CaseEvent
-from lifeline.core import crypto
-from lifeline.core.fields import EncryptedField
+from lifeline.core import crypto, keystore
 from tests.factories import create_case
 
 pytestmark = pytest.mark.django_db
@@ -31,11 +30,21 @@ def key_file(tmp_path: Path, settings: SettingsWrapper) -> Path:
 
 
 def versions_in_use() -> set[int]:
+    """The root key versions the cases depend on: those wrapping the data keys that seal their
+    fields, and those of any field sealed under a root key itself."""
     found = set()
     for model in (Case, CaseEvent):
         columns = [f.attname for f in model.encrypted_fields()]
         for row in model.objects.values_list(*columns):
-            found |= {crypto.token_version(v.token) for v in row if v is not None}
+            for value in row:
+                if value is None:
+                    continue
+                key_id = crypto.token_data_key(value.token)
+                found.add(
+                    crypto.token_version(value.token)
+                    if key_id is None
+                    else keystore.store().root_version(key_id)
+                )
     return found
 
 
@@ -83,20 +92,20 @@ def test_rotate_keys_re_encrypts_everything(key_file: Path) -> None:
 def test_rotate_keys_resumes_after_an_interruption(key_file: Path, monkeypatch: Any) -> None:
     for i in range(6):
         create_case(full_name=f"Имя {i}")
-    real_pre_save = EncryptedField.pre_save
+    real_wrap = keystore._wrap
     calls = {"n": 0}
 
-    def crash_after_some(self: EncryptedField, instance: Any, add: bool) -> Any:
+    def crash_after_some(*args: Any, **kwargs: Any) -> str:
         calls["n"] += 1
-        if calls["n"] > 14:
+        if calls["n"] > 5:
             raise KeyboardInterrupt("operator pressed Ctrl+C")
-        return real_pre_save(self, instance, add)
+        return real_wrap(*args, **kwargs)
 
-    monkeypatch.setattr(EncryptedField, "pre_save", crash_after_some)
-    # Each case has 6 encrypted columns: the third batch of two rows is cut off mid-way.
+    monkeypatch.setattr(keystore, "_wrap", crash_after_some)
+    # Six data keys, re-wrapped two at a time: the third batch is cut off mid-way.
     with pytest.raises(KeyboardInterrupt):
         call_command("rotate_keys", "--add-key", "--batch", "2", stdout=StringIO())
-    monkeypatch.setattr(EncryptedField, "pre_save", real_pre_save)
+    monkeypatch.setattr(keystore, "_wrap", real_wrap)
     assert versions_in_use() == {1, 2}  # half done, each batch committed or not at all
     out = StringIO()
     call_command("rotate_keys", stdout=out)

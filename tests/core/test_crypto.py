@@ -5,12 +5,20 @@ from __future__ import annotations
 import base64
 from datetime import date
 from pathlib import Path
+from typing import TypedDict
 
 import pytest
 
 from lifeline.core import crypto
 
-BIND = {"table": "cases_case", "column": "full_name", "pk": "1f0c"}
+
+class Binding(TypedDict):
+    table: str
+    column: str
+    pk: str
+
+
+BIND: Binding = {"table": "cases_case", "column": "full_name", "pk": "1f0c"}
 
 
 @pytest.fixture

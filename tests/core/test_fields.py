@@ -41,7 +41,9 @@ def write_raw(table: str, column: str, pk: uuid.UUID, value: str) -> None:
 def test_values_are_stored_sealed_and_read_back() -> None:
     case = create_case(full_name="Андрей Маркеров", birth_date=date(1990, 5, 6), unit="в/ч 12345")
     stored = raw("cases_case", "full_name", case.pk)
-    assert stored.startswith("lf1:")
+    # Sealed under the case's own data key, named in the token and in the case's row.
+    assert case.data_key is not None
+    assert stored.startswith(f"lf2:{case.data_key.hex}:")
     assert "Андрей" not in stored
     loaded = Case.objects.get(pk=case.pk)
     assert loaded.full_name == "Андрей Маркеров"
@@ -129,10 +131,36 @@ def test_wrong_type_is_refused() -> None:
 
 
 def test_saving_reseals_under_newest_key() -> None:
-    case = create_case(full_name="Ротация")
-    assert raw("cases_case", "full_name", case.pk).startswith("lf1:1:")
+    # A row with no owner's data key (an inbound event) is sealed under the root key itself.
+    event = InboundEvent.objects.create(channel="web", external_id="rot-1", payload={"a": 1})
+    assert raw("channels_inboundevent", "payload", event.pk).startswith("lf1:1:")
     crypto.set_keyring(crypto.add_key_version(crypto.keyring()))
-    loaded = Case.objects.get(pk=case.pk)
+    loaded = InboundEvent.objects.get(pk=event.pk)
     loaded.save()
-    assert raw("cases_case", "full_name", case.pk).startswith("lf1:2:")
+    assert raw("channels_inboundevent", "payload", event.pk).startswith("lf1:2:")
+    assert InboundEvent.objects.get(pk=event.pk).payload == {"a": 1}
+
+
+def test_root_key_rotation_rewraps_data_keys_without_touching_fields() -> None:
+    from lifeline.core import keystore
+
+    case = create_case(full_name="Ротация")
+    before = raw("cases_case", "full_name", case.pk)
+    assert keystore.store().stale_count() == 0
+    crypto.set_keyring(crypto.add_key_version(crypto.keyring()))
+    keystore.store().forget_cache()
+    assert keystore.store().stale_count() >= 1  # wrapped under version 1 still
+    assert keystore.store().rewrap() >= 1
+    assert keystore.store().stale_count() == 0
+    # Version 1 is gone: only the re-wrapped key can open the field, which was not re-sealed.
+    ring = crypto.keyring()
+    crypto.set_keyring(
+        crypto.KeyRing(
+            root_keys={2: ring.root_keys[2]},
+            blind_index_key=ring.blind_index_key,
+            codename_pepper=ring.codename_pepper,
+        )
+    )
+    keystore.store().forget_cache()
+    assert raw("cases_case", "full_name", case.pk) == before
     assert Case.objects.get(pk=case.pk).full_name == "Ротация"

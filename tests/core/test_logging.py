@@ -34,6 +34,7 @@ def test_every_configured_handler_redacts() -> None:
         ("password=hunter2hunter2", "hunter2"),
         ("codename: тихий-лес", "тихий-лес"),
         ("stored lf1:1:QUJDREVGR0hJSktMTU5PUFFS", "QUJDREVGR0hJSktMTU5PUFFS"),
+        ("stored lf2:" + "ab" * 16 + ":QUJDREVGR0hJSktMTU5PUFFS", "QUJDREVGR0hJSktMTU5PUFFS"),
         ("born 1990-05-06", "1990-05-06"),
         ("mail ivan@example.org", "ivan@example.org"),
     ],

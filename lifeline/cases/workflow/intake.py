@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 
 from lifeline.audit.services import audit_record
 from lifeline.contacts.models import Contact
-from lifeline.core import crypto
+from lifeline.core import crypto, keystore
 from lifeline.core.models import Role, User
 
 from .. import codenames, suspicion
@@ -254,6 +254,9 @@ def _blank_personal_data(locked: Case) -> tuple[str, ...]:
         operation.meeting_point = operation.signal = operation.outcome_note = None
         operation.meeting_time = None
         operation.save(update_fields=["meeting_point", "signal", "outcome_note", "meeting_time"])
+    # What stays (the status history) moves to a fresh key; the old one, which sealed every
+    # value just blanked, is destroyed: every older copy of the database loses them too.
+    keystore.shred(locked)
     return held
 
 
@@ -291,20 +294,7 @@ def case_erase_personal_data(*, case: Case, via: str) -> Case:
     """The person asked to be forgotten (/forget): blank every personal field, drop the
     codename, and withdraw the case if it is still open. Counts and statuses stay."""
     locked = _lock(case)
-    for name in ERASABLE_FIELDS:
-        setattr(locked, name, None)
-    locked.codename_hash = locked.codename_tag = ""
-    locked.answers_fingerprint = ""
-    locked.suspicion_reasons = []
-    locked.save()
-    for event in locked.events.all():
-        if event.note is not None:
-            event.note = None
-            event.save(update_fields=["note"])
-    for operation in locked.operations.all():
-        operation.meeting_point = operation.signal = operation.outcome_note = None
-        operation.meeting_time = None
-        operation.save(update_fields=["meeting_point", "signal", "outcome_note", "meeting_time"])
+    _blank_personal_data(locked)
     fields = (*ERASABLE_FIELDS, "codename_hash", "codename_tag")
     if locked.status in OPEN_STATUSES:
         previous = locked.status

@@ -80,10 +80,10 @@ def reidentify(
         return "codename"
     if service_number:
         try:
-            given = crypto.service_number_index(service_number)
+            given = crypto.lookup(crypto.service_number_index, service_number)
         except crypto.BlindIndexError:
             raise ReidentificationFailed(_("That is not a service number.")) from None
-        if not case.service_number_index or given != case.service_number_index:
+        if not case.service_number_index or case.service_number_index not in given:
             raise ReidentificationFailed(_("The service number does not match this case."))
         return "service_number"
     raise MissingRequirement(
@@ -110,15 +110,15 @@ def reidentify_by_codename(
     keyed tag picks the one stored hash to check, and a dummy hash stands in when there is
     none. So neither the time taken nor the answer tells whether a service number is known."""
     normal = codenames.normalise(codename or "")
-    by_number = ""
+    by_number: list[str] = []
     if service_number:
         try:
-            by_number = crypto.service_number_index(service_number)
+            by_number = crypto.lookup(crypto.service_number_index, service_number)
         except crypto.BlindIndexError:
-            by_number = ""
+            by_number = []
     match = Q(pk__in=[])
     if by_number:
-        match |= Q(service_number_index=by_number)
+        match |= Q(service_number_index__in=by_number)
     if requester is not None:
         match |= Q(requester=requester)
     tag = crypto.secret_tag(normal)

@@ -1,4 +1,6 @@
-"""Re-encrypt every encrypted field to the newest key version; safe to interrupt and re-run."""
+"""Move everything to the newest root key: re-wrap the data keys in the key store (the fields
+they seal stay as they are), and re-encrypt the fields sealed under the root key itself (those
+with no case or contact: inbound events, channel posts). Safe to interrupt and re-run."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
-from lifeline.core import crypto
+from lifeline.core import crypto, keystore
 from lifeline.core.fields import Sealed
 from lifeline.core.models import SealedModel
 
@@ -20,14 +22,18 @@ def sealed_models() -> list[type[SealedModel]]:
 
 
 def stale_pks(model: type[SealedModel], version: int, after: Any, limit: int) -> list[Any]:
-    """Primary keys after ``after`` whose ciphertexts are not all under ``version``."""
+    """Primary keys after ``after`` whose root-key ciphertexts are not all under ``version``
+    (a data key's ``lf2`` tokens count as current: their key is re-wrapped instead)."""
     columns = [f.attname for f in model.encrypted_fields()]
     qs = model._default_manager.order_by("pk")
     if after is not None:
         qs = qs.filter(pk__gt=after)
     found: list[Any] = []
     for row in qs.values_list("pk", *columns).iterator(chunk_size=500):
-        if any(isinstance(v, Sealed) and crypto.token_version(v.token) != version for v in row[1:]):
+        if any(
+            isinstance(v, Sealed) and crypto.token_version(v.token) not in (0, version)
+            for v in row[1:]
+        ):
             found.append(row[0])
             if len(found) >= limit:
                 break
@@ -63,6 +69,8 @@ class Command(BaseCommand):
             self.stdout.write(f"Added key version {ring.current_version} to {path}.")
         ring = crypto.keyring()
         version = ring.current_version
+        rewrapped = keystore.store().rewrap(batch=options["batch"])
+        self.stdout.write(f"Key store: {rewrapped} data keys re-wrapped")
         total = 0
         for model in sealed_models():
             done = 0
@@ -80,7 +88,7 @@ class Command(BaseCommand):
                 self.stdout.write(f"{model._meta.label}: {done} rows re-encrypted")
             total += done
         remaining = sum(len(stale_pks(m, version, None, 1)) for m in sealed_models())
-        if remaining:
+        if remaining or keystore.store().stale_count():
             raise CommandError("some rows are still under an older key; run rotate_keys again")
         self.stdout.write(
             self.style.SUCCESS(
