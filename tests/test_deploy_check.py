@@ -59,3 +59,40 @@ def test_production_refuses_sqlite() -> None:
     )
     assert result.returncode != 0
     assert "Production runs on PostgreSQL" in result.stderr
+
+
+def test_check_deploy_refuses_a_key_store_it_cannot_write(tmp_path: Path) -> None:
+    locked = tmp_path / "a-file"  # a file where a folder should be: unwritable even for root
+    locked.write_text("")
+    env = clean_env()
+    env.update(
+        DJANGO_SETTINGS_MODULE="lifeline.settings.prod",
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(60),
+        DJANGO_ALLOWED_HOSTS="hotline.example",
+        DATABASE_URL="postgres://lifeline@127.0.0.1:5432/lifeline",
+        LIFELINE_KEYS=f"1:{key()}",
+        LIFELINE_BLIND_INDEX_KEY=key(),
+        LIFELINE_CODENAME_PEPPER=key(),
+        LIFELINE_CACHE_URL="redis://127.0.0.1:6379/0",
+        LIFELINE_KEYSTORE=str(locked / "sub" / "keystore.sqlite3"),
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "lifeline.E002" in result.stderr
+    env["LIFELINE_KEYSTORE"] = "postgres://lifeline@127.0.0.1:5432/lifeline"
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert "lifeline.E001" in result.stderr

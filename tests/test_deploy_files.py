@@ -81,6 +81,13 @@ def test_compose_file_parses_with_every_service() -> None:
     assert services["worker"]["deploy"]["replicas"] == 2
     assert services["web"]["environment"]["LIFELINE_CACHE_URL"].startswith("redis://")
     assert services["web"]["env_file"] == "lifeline.env"
+    # One key store shared by every container that writes or reads personal data, on a volume
+    # (the containers' own filesystems are read-only and their own).
+    for name in ("migrate", "web", "webhook", "worker"):
+        service = services[name]
+        assert service["environment"]["LIFELINE_KEYSTORE"] == "/keys/keystore.sqlite3", name
+        assert "keys:/keys" in service["volumes"], name
+    assert "keys" in compose["volumes"]
 
 
 def test_wsgi_entry_point_loads() -> None:

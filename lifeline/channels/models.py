@@ -7,6 +7,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from lifeline.conversations.models import Conversation
+from lifeline.core import keystore
 from lifeline.core.channels import Channel
 from lifeline.core.fields import EncryptedBytesField, EncryptedJSONField, EncryptedTextField
 from lifeline.core.models import SealedModel
@@ -48,6 +49,11 @@ class InboundEvent(SealedModel):
 
     def __str__(self) -> str:
         return f"{self.channel} inbound {self.external_id}"
+
+    def sealing_key(self) -> keystore.DataKey:
+        """What arrives is sealed under the hour's inbox key (keystore.inbox_key), which the
+        retention turn destroys once the hour's events are processed."""
+        return keystore.inbox_key()
 
 
 class OutboundStatus(models.TextChoices):

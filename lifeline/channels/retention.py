@@ -7,16 +7,25 @@
 * Failed events and messages keep their encrypted content until a supervisor resolves them
   (console: failed messages), but not beyond ``LIFELINE_RETENTION_TRANSCRIPT_DAYS``.
 
+* What arrives is sealed under the hour's inbox key (``keystore.inbox_key``). An hour after a
+  key was made, the payloads still sealed under it (events waiting, deferred or failed) are
+  re-sealed under the current hour's key and the old key is destroyed: a copy of the database
+  opens what a person sent for a couple of hours at most, whatever became of him since.
+
 Each rule deletes a bounded batch a pass; 0 days turns it off.
 """
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+
+from lifeline.core import crypto, keystore
 
 from .models import InboundEvent, InboundStatus, OutboundMessage, OutboundStatus
 
@@ -31,9 +40,43 @@ def _delete(model: type, where: Q) -> int:
     return int(model.objects.filter(pk__in=ids).delete()[0])  # type: ignore[attr-defined]
 
 
+#: Seconds after an inbox key was made before it is retired (its hour is over by then).
+INBOX_KEY_SECONDS = 3600
+
+
+def retire_inbox_keys() -> int:
+    """Re-seal the payloads still under an inbox key older than INBOX_KEY_SECONDS under this
+    hour's key, then destroy it; how many keys were destroyed. A payload locked by a worker
+    just now keeps its key until the next turn."""
+    store = keystore.store()
+    current = keystore.inbox_key()
+    old = [
+        k
+        for k in store.with_purpose(keystore.INBOX, made_before=time.time() - INBOX_KEY_SECONDS)
+        if k != current.id
+    ]
+    retired = []
+    for key in old:
+        prefix = f"{crypto.DATA_KEY_PREFIX}:{key.hex}:%"
+        with transaction.atomic():
+            waiting = list(
+                InboundEvent.objects.extra(where=["payload LIKE %s"], params=[prefix])  # noqa: S610 - a constant pattern, as a parameter
+                .select_for_update(skip_locked=True)
+                .only("pk", "payload")
+            )
+            for event in waiting:
+                event.save(update_fields=["payload"])  # opened by the old key, sealed anew
+            left = InboundEvent.objects.extra(where=["payload LIKE %s"], params=[prefix]).exists()  # noqa: S610
+        if not left:
+            retired.append(key)
+    if retired:
+        store.destroy(retired)
+    return len(retired)
+
+
 def purge(now: datetime | None = None) -> dict[str, int]:
     now = now or timezone.now()
-    found: dict[str, int] = {}
+    found: dict[str, int] = {"inbox_keys_destroyed": retire_inbox_keys()}
     days = int(settings.LIFELINE_RETENTION_INBOX_DAYS)
     if days > 0:
         cutoff = now - timedelta(days=days)

@@ -32,7 +32,7 @@ from django.conf import settings
 from django.db import connection as django_connection
 
 from lifeline.contacts import blocks
-from lifeline.core import bulk
+from lifeline.core import bulk, keystore
 from lifeline.core.db import postgres_conninfo
 from lifeline.core.parsing import MalformedInput, header_bytes, json_body
 
@@ -178,7 +178,7 @@ class Committer:
 def _row(data: dict[str, Any], update_id: int, chat_key: str) -> tuple[Any, ...]:
     """The inbox row of an update, as the ORM would write it (the payload sealed to its row)."""
     pk = uuid.uuid4()
-    sealed = bulk.seal(InboundEvent, "payload", pk, data)
+    sealed = bulk.seal(InboundEvent, "payload", pk, data, keystore.inbox_key())
     assert sealed is not None  # noqa: S101 - an update is never None
     return (
         pk,

@@ -29,6 +29,7 @@ from lifeline.audit.services import audit_record
 from lifeline.cases import codenames, workflow
 from lifeline.cases.errors import CaseError
 from lifeline.cases.models import Case
+from lifeline.contacts.models import identity_index
 from lifeline.core import crypto, keystore, limits
 from lifeline.core.models import User
 from lifeline.stats.services import COUNTED_PAGES, stat_record
@@ -915,8 +916,11 @@ def forget_contact(
     )
     # What the channels hold of him: queued replies, failed messages, waiting events.
     identities = list(contact.identities.all())
-    indexes = [i.address_index for i in identities]
-    counts.update(erase_channels(contact, indexes, waiting=actor is not None))
+    indexes = {i.address_index for i in identities}
+    for identity in identities:  # a blind-index rotation: his events may carry either key's
+        if identity.address and len(crypto.keyring().blind_index_keys) > 1:
+            indexes.update(crypto.lookup(identity_index, identity.channel, identity.address))
+    counts.update(erase_channels(contact, sorted(indexes), waiting=actor is not None))
     if actor is not None:
         # A supervisor's erasure ends the conversation: his addresses go too, so that his
         # Telegram account, web chat or number no longer leads here (one a supervisor blocked

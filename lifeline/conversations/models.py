@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from lifeline.contacts.models import Contact, Identity
 from lifeline.core.channels import Channel, Language
 from lifeline.core.fields import EncryptedBytesField, EncryptedJSONField, EncryptedTextField
-from lifeline.core.models import SealedModel
+from lifeline.core.models import KeyOwnerWhenAlone, SealedModel
 
 
 class ConversationStatus(models.TextChoices):
@@ -201,7 +201,7 @@ class FlowRunStatus(models.TextChoices):
     CANCELLED = "cancelled", _("Cancelled")  # /start, /forget, or an operator took over
 
 
-class FlowRun(SealedModel):
+class FlowRun(KeyOwnerWhenAlone):
     """One walk through a flow. Its state (answers included) is encrypted."""
 
     key_owner_path = "conversation__contact"

@@ -31,6 +31,7 @@ from django.utils import timezone
 from lifeline.audit.services import audit_record
 from lifeline.cases import workflow
 from lifeline.cases.models import OPEN_STATUSES, Case, CaseStatus
+from lifeline.core import keystore
 
 from .models import Conversation, ConversationStatus, FlowRun, FlowRunStatus, Message, Note
 
@@ -109,6 +110,9 @@ def purge_conversation(
         counts["flow_answers"] = FlowRun.objects.filter(
             conversation=locked, state__isnull=False
         ).update(state=None, status=FlowRunStatus.CANCELLED)
+        # His data key goes too (what stays of him is re-sealed under a fresh one): the purged
+        # transcript cannot be read from an older copy of the database either.
+        keystore.shred(locked.contact)
         kept = +counts
         audit_record(
             actor=actor,
@@ -135,10 +139,40 @@ def purge_transcripts(now: datetime | None = None, *, limit: int = BATCH) -> Cou
     return totals
 
 
+#: A phone script (a flow run outside any conversation) left this long is abandoned.
+SCRIPT_IDLE = timedelta(days=1)
+
+
+def forget_scripts(now: datetime | None = None, *, limit: int = BATCH) -> int:
+    """The operators' phone scripts keep the caller's answers only while they run: a script
+    that ended, or was left for a day, loses them and its data key (older copies too). What
+    he applied for lives on in his application."""
+    now = now or timezone.now()
+    done = 0
+    scripts = FlowRun.objects.filter(conversation__isnull=True, data_key__isnull=False).filter(
+        ~Q(status=FlowRunStatus.ACTIVE) | Q(updated_at__lt=now - SCRIPT_IDLE)
+    )
+    for run in scripts.order_by("updated_at")[:limit]:
+        with transaction.atomic():
+            locked = FlowRun.objects.select_for_update().get(pk=run.pk)
+            if locked.status == FlowRunStatus.ACTIVE and locked.updated_at >= now - SCRIPT_IDLE:
+                continue  # taken up again since it was chosen
+            FlowRun.objects.filter(pk=locked.pk).update(
+                state=None,
+                status=FlowRunStatus.EXPIRED
+                if locked.status == FlowRunStatus.ACTIVE
+                else locked.status,
+            )
+            keystore.shred(locked)
+            done += 1
+    return done
+
+
 def purge(now: datetime | None = None) -> dict[str, int]:
     """One pass of the conversations' retention rules; what it erased, by name."""
     found: Counter[str] = Counter()
     found["cases_expired"] = expire_unverified(now)
+    found["phone_scripts_forgotten"] = forget_scripts(now)
     for name, count in purge_transcripts(now).items():
         found[f"transcripts_{name}" if name != "conversations" else "conversations_purged"] = count
     return {name: count for name, count in found.items() if count}

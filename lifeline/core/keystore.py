@@ -39,8 +39,11 @@ CACHE_MAX = 50_000
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS data_keys ("
-    " id TEXT PRIMARY KEY, wrapped TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL)"
+    " id TEXT PRIMARY KEY, wrapped TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL,"
+    " purpose TEXT NOT NULL DEFAULT '')"
 )
+#: ``purpose`` of the keys that seal what arrives, an hour's worth each (:func:`inbox_key`).
+INBOX = "inbox"
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,7 @@ def _unwrap(key_id: str, wrapped: str, ring: crypto.KeyRing | None = None) -> by
 class _Backend(Protocol):
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None: ...
-    def compact(self) -> None: ...
+    def compact(self) -> bool: ...
 
 
 class _SQLite:
@@ -78,10 +81,15 @@ class _SQLite:
         if fresh:
             os.chmod(path, 0o600)
         self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
+        # A key lost to a power cut after the main database committed rows sealed under it
+        # would lose that person: every commit reaches the disk (key writes are few).
+        self.db.execute("PRAGMA synchronous=FULL")
         # A deleted key's bytes are overwritten in the file, not just unlinked from the b-tree.
         self.db.execute("PRAGMA secure_delete=ON")
         self.db.execute(_SCHEMA)
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(data_keys)")}
+        if "purpose" not in columns:  # a store made before inbox keys
+            self.db.execute("ALTER TABLE data_keys ADD COLUMN purpose TEXT NOT NULL DEFAULT ''")
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return self.db.execute(sql, params).fetchall()
@@ -95,9 +103,15 @@ class _SQLite:
             raise
         self.db.execute("COMMIT")
 
-    def compact(self) -> None:
-        # The write-ahead log may still hold a destroyed key's page: fold it in and empty it.
-        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    def compact(self) -> bool:
+        """The write-ahead log may still hold a destroyed key's page: fold it in and empty it.
+        False when a reader (a backup, say) kept it from finishing: try again later."""
+        self.db.execute("PRAGMA busy_timeout=2000")
+        try:
+            busy = self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        finally:
+            self.db.execute("PRAGMA busy_timeout=30000")
+        return busy == 0
 
 
 class _Postgres:
@@ -106,6 +120,9 @@ class _Postgres:
 
         self.db = psycopg.connect(url, autocommit=True, connect_timeout=10)
         self.db.execute(_SCHEMA)
+        self.db.execute(
+            "ALTER TABLE data_keys ADD COLUMN IF NOT EXISTS purpose TEXT NOT NULL DEFAULT ''"
+        )
 
     @staticmethod
     def _sql(sql: str) -> str:
@@ -119,9 +136,11 @@ class _Postgres:
         with self.db.transaction(), self.db.cursor() as cursor:
             cursor.executemany(self._sql(sql), list(rows))
 
-    def compact(self) -> None:
-        # Dead rows keep a destroyed key until vacuumed.
+    def compact(self) -> bool:
+        # Dead rows keep a destroyed key until vacuumed (and the server's own write-ahead log
+        # until recycled: no WAL archiving for the key store, docs/operations.md).
         self.db.execute("VACUUM data_keys")
+        return True
 
 
 class KeyStore:
@@ -151,14 +170,14 @@ class KeyStore:
         return db
 
     # --- keys -------------------------------------------------------------------------------
-    def create(self, count: int = 1) -> list[DataKey]:
+    def create(self, count: int = 1, *, purpose: str = "") -> list[DataKey]:
         """``count`` fresh keys, stored wrapped under the newest root key before they are used."""
         ring = crypto.keyring()
         keys = [DataKey(uuid.uuid4(), os.urandom(crypto.KEY_BYTES)) for _ in range(count)]
         now = time.time()
         self._db().executemany(
-            "INSERT INTO data_keys (id, wrapped, created_at) VALUES (?, ?, ?)",
-            [(k.id.hex, _wrap(k.id, k.key, ring), now) for k in keys],
+            "INSERT INTO data_keys (id, wrapped, created_at, purpose) VALUES (?, ?, ?, ?)",
+            [(k.id.hex, _wrap(k.id, k.key, ring), now, purpose) for k in keys],
         )
         with self._lock:
             for k in keys:
@@ -213,21 +232,28 @@ class KeyStore:
                 for i, raw in opened:
                     self._remember(i, raw)
 
-    def destroy(self, key_ids: Iterable[uuid.UUID]) -> int:
-        """Delete the keys for good (and forget them in this process); how many were held."""
+    def destroy(self, key_ids: Iterable[uuid.UUID]) -> tuple[int, bool]:
+        """Delete the keys for good (and forget them in this process): (how many were held,
+        whether no copy is left in the store's files — False: call again later)."""
         hex_ids = [k.hex for k in key_ids]
         if not hex_ids:
-            return 0
+            return 0, True
         db = self._db()
         held = 0
         for hex_id in hex_ids:
             held += len(db.execute("SELECT 1 FROM data_keys WHERE id = ?", (hex_id,)))
         db.executemany("DELETE FROM data_keys WHERE id = ?", [(h,) for h in hex_ids])
-        db.compact()
         with self._lock:
             for hex_id in hex_ids:
                 self._cache.pop(hex_id, None)
-        return held
+        return held, db.compact()
+
+    def with_purpose(self, purpose: str, *, made_before: float) -> list[uuid.UUID]:
+        """The keys made for ``purpose`` before the time ``made_before`` (seconds)."""
+        rows = self._db().execute(
+            "SELECT id FROM data_keys WHERE purpose = ? AND created_at < ?", (purpose, made_before)
+        )
+        return [uuid.UUID(i) for (i,) in rows]
 
     def exists(self, key_id: uuid.UUID) -> bool:
         return bool(self._db().execute("SELECT 1 FROM data_keys WHERE id = ?", (key_id.hex,)))
@@ -274,6 +300,7 @@ class KeyStore:
         """Every key gone (a test's fresh start; an install never calls it)."""
         self._db().execute("DELETE FROM data_keys")
         self.forget_cache()
+        _inbox.clear()
 
     def forget_cache(self) -> None:
         with self._lock:
@@ -304,6 +331,24 @@ def set_store(new: KeyStore | None) -> None:
     global _store
     with _store_lock:
         _store = new
+
+
+_inbox: dict[tuple[int, str], DataKey] = {}
+
+
+def inbox_key() -> DataKey:
+    """The key that seals what arrives this hour (inbox payloads) in this process. Payloads are
+    emptied once processed; the retention turn re-seals the few still waiting under the current
+    hour's key and destroys each older one (lifeline.channels.retention), so what a person sent
+    cannot be read from a copy of the database a couple of hours later."""
+    hour = int(time.time() // 3600)
+    slot = (hour, store().location)
+    key = _inbox.get(slot)
+    if key is None:
+        key = store().create(purpose=INBOX)[0]
+        _inbox.clear()
+        _inbox[slot] = key
+    return key
 
 
 def key_of(owner: Any) -> DataKey:
@@ -395,15 +440,16 @@ def shred(owner: Any) -> uuid.UUID | None:
             values = {f.name: getattr(row, f.attname) for f in fields}  # opened by the old key
             if any(v is not None for v in values.values()):
                 kept.append((row, values))
-    new = store().create()[0]
-    type(owner)._default_manager.filter(pk=owner.pk).update(data_key=new.id)
-    owner.data_key = new.id
+    # Nothing kept: no key until something is written again (then a fresh one, by key_of).
+    new = store().create()[0] if kept else None
+    type(owner)._default_manager.filter(pk=owner.pk).update(data_key=new.id if new else None)
+    owner.data_key = new.id if new else None
     for row, values in kept:
         changes = {
             name: seal(type(row), name, row.pk, value, new) for name, value in values.items()
         }
         type(row)._default_manager.filter(pk=row.pk).update(**changes)
-    KeyShred.objects.create(key=old)
+    KeyShred.objects.get_or_create(key=old)
     transaction.on_commit(lambda: destroy_shredded([old]))
     return uuid.UUID(str(old))
 
@@ -419,8 +465,9 @@ def destroy_shredded(keys: Sequence[uuid.UUID] | None = None) -> int:
     ids = list(pending.values_list("key", flat=True))
     if not ids:
         return 0
-    held = store().destroy(ids)
-    KeyShred.objects.filter(key__in=ids).delete()
+    held, gone = store().destroy(ids)
+    if gone:  # else a reader kept the log: the purge's next turn finishes it
+        KeyShred.objects.filter(key__in=ids).delete()
     return held
 
 

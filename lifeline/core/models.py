@@ -39,7 +39,7 @@ class SealedModel(models.Model):
         if update_fields is not None and self.blind_index_columns:
             kwargs["update_fields"] = list({*update_fields, *self.blind_index_columns})
         update_fields = kwargs.get("update_fields")
-        if isinstance(self, KeyOwner) and self.data_key is None:
+        if isinstance(self, KeyOwner) and self.data_key is None and self.key_owner() is self:
             keystore.key_of(self)  # the row's own key, named in its own INSERT or UPDATE
             if update_fields is not None:
                 kwargs["update_fields"] = list({*update_fields, "data_key"})
@@ -89,6 +89,19 @@ class KeyOwner(SealedModel):
 
     def key_owner(self) -> KeyOwner | None:
         return self
+
+
+class KeyOwnerWhenAlone(KeyOwner):
+    """A row that belongs to a person when it can (``key_owner_path``: a call from a known
+    number, a flow run in his conversation), and is otherwise sealed under a data key of its own
+    (a call from an unknown number, the operator's phone script), so that erasing it reaches
+    older copies too."""
+
+    class Meta:
+        abstract = True
+
+    def key_owner(self) -> KeyOwner | None:
+        return SealedModel.key_owner(self) or self
 
 
 class KeyShred(models.Model):

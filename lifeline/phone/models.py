@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from lifeline.contacts.models import Contact
 from lifeline.core import crypto
 from lifeline.core.fields import EncryptedTextField
-from lifeline.core.models import SealedModel
+from lifeline.core.models import KeyOwnerWhenAlone
 
 
 def _phone_index_or_blank(number: str | None) -> str:
@@ -27,7 +27,7 @@ class CallStatus(models.TextChoices):
     REJECTED = "rejected", _("Rejected")  # blocked number
 
 
-class Call(SealedModel):
+class Call(KeyOwnerWhenAlone):
     """One phone call, from ring to hangup. The caller's number is encrypted, with a blind
     index for look-ups."""
 
@@ -93,7 +93,7 @@ class CallbackStatus(models.TextChoices):
     CANCELLED = "cancelled", _("Cancelled")
 
 
-class CallbackRequest(SealedModel):
+class CallbackRequest(KeyOwnerWhenAlone):
     """The person asked to be called back on a number at a time that is safe for him. Only such
     a request makes a call back possible: a number is never called just because it rang (a call
     to a soldier's phone can expose him). Number and safe time are encrypted."""

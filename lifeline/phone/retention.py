@@ -7,17 +7,35 @@ off."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from lifeline.cases.models import OPEN_STATUSES, Case
+from lifeline.core import keystore
 
 from .models import Call, CallbackRequest, CallbackStatus
 
 #: Rows one rule changes at most in a pass.
 BATCH = 5000
+
+
+def _shred_owners(model: type[Call] | type[CallbackRequest], pks: list[Any]) -> None:
+    """The data keys that sealed the erased numbers go (older copies lose them too): the row's
+    own key, or its caller's (what else he has is re-sealed under a fresh one)."""
+    contacts = {}
+    for row in model.objects.filter(pk__in=pks).select_related("contact"):
+        if row.contact is not None:
+            contacts[row.contact.pk] = row.contact
+        elif row.data_key is not None:
+            with transaction.atomic():
+                keystore.shred(row)
+    for contact in contacts.values():
+        with transaction.atomic():
+            keystore.shred(contact)
 
 
 def purge(now: datetime | None = None) -> dict[str, int]:
@@ -34,6 +52,7 @@ def purge(now: datetime | None = None) -> dict[str, int]:
         .values_list("pk", flat=True)[:BATCH]
     )
     erased_calls = Call.objects.filter(pk__in=calls).update(caller=None, caller_index="")
+    _shred_owners(Call, calls)
     callbacks = list(
         CallbackRequest.objects.filter(
             status__in=(CallbackStatus.DONE, CallbackStatus.CANCELLED),
@@ -45,5 +64,6 @@ def purge(now: datetime | None = None) -> dict[str, int]:
     erased_callbacks = CallbackRequest.objects.filter(pk__in=callbacks).update(
         number=None, number_index="", safe_time=None
     )
+    _shred_owners(CallbackRequest, callbacks)
     found = {"call_numbers": erased_calls, "callback_numbers": erased_callbacks}
     return {name: count for name, count in found.items() if count}

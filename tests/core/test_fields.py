@@ -10,7 +10,7 @@ import pytest
 from django.db import connection
 
 from lifeline.cases.models import Case, Operation
-from lifeline.channels.models import InboundEvent
+from lifeline.channels.models import ChannelPost, InboundEvent
 from lifeline.core import crypto
 from lifeline.core.fields import Sealed
 from lifeline.core.models import Role
@@ -131,14 +131,14 @@ def test_wrong_type_is_refused() -> None:
 
 
 def test_saving_reseals_under_newest_key() -> None:
-    # A row with no owner's data key (an inbound event) is sealed under the root key itself.
-    event = InboundEvent.objects.create(channel="web", external_id="rot-1", payload={"a": 1})
-    assert raw("channels_inboundevent", "payload", event.pk).startswith("lf1:1:")
+    # A row that belongs to nobody (a channel post: public text) is sealed under the root key.
+    post = ChannelPost.objects.create(texts={"ru": "Пост"}, created_by=create_user(Role.PRESS))
+    assert raw("channels_channelpost", "texts", post.pk).startswith("lf1:1:")
     crypto.set_keyring(crypto.add_key_version(crypto.keyring()))
-    loaded = InboundEvent.objects.get(pk=event.pk)
+    loaded = ChannelPost.objects.get(pk=post.pk)
     loaded.save()
-    assert raw("channels_inboundevent", "payload", event.pk).startswith("lf1:2:")
-    assert InboundEvent.objects.get(pk=event.pk).payload == {"a": 1}
+    assert raw("channels_channelpost", "texts", post.pk).startswith("lf1:2:")
+    assert ChannelPost.objects.get(pk=post.pk).texts == {"ru": "Пост"}
 
 
 def test_root_key_rotation_rewraps_data_keys_without_touching_fields() -> None:
