@@ -55,6 +55,17 @@ def _english() -> Iterator[None]:
 
 
 @pytest.fixture
+def key_file(tmp_path: Any, settings: Any) -> Any:
+    """Switch the process to a key file holding the current test keys; its path."""
+    path = tmp_path / "keys.json"
+    crypto.write_key_file(path, crypto.keyring())
+    settings.LIFELINE_KEYS = ""
+    settings.LIFELINE_KEY_FILE = str(path)
+    crypto.set_keyring(None)
+    return path
+
+
+@pytest.fixture
 def fake(settings: Any) -> Iterator[Any]:
     """A fake Telegram Bot API on 127.0.0.1, with the bot's settings pointing at it."""
     from tests.channels.fake_telegram import FakeTelegram

@@ -18,7 +18,7 @@ def key() -> str:
     return base64.b64encode(os.urandom(32)).decode()
 
 
-def test_check_deploy_is_clean_with_production_settings() -> None:
+def production_env(**extra: str) -> dict[str, str]:
     env = clean_env()
     env.update(
         DJANGO_SETTINGS_MODULE="lifeline.settings.prod",
@@ -29,15 +29,24 @@ def test_check_deploy_is_clean_with_production_settings() -> None:
         LIFELINE_BLIND_INDEX_KEY=key(),
         LIFELINE_CODENAME_PEPPER=key(),
         LIFELINE_CACHE_URL="redis://127.0.0.1:6379/0",
+        **extra,
     )
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+    return env
+
+
+def check_deploy(env: dict[str, str], *options: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", *options],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
         check=False,
     )
+
+
+def test_check_deploy_is_clean_with_production_settings() -> None:
+    result = check_deploy(production_env(), "--fail-level", "WARNING")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 
@@ -64,35 +73,10 @@ def test_production_refuses_sqlite() -> None:
 def test_check_deploy_refuses_a_key_store_it_cannot_write(tmp_path: Path) -> None:
     locked = tmp_path / "a-file"  # a file where a folder should be: unwritable even for root
     locked.write_text("")
-    env = clean_env()
-    env.update(
-        DJANGO_SETTINGS_MODULE="lifeline.settings.prod",
-        DJANGO_SECRET_KEY=secrets.token_urlsafe(60),
-        DJANGO_ALLOWED_HOSTS="hotline.example",
-        DATABASE_URL="postgres://lifeline@127.0.0.1:5432/lifeline",
-        LIFELINE_KEYS=f"1:{key()}",
-        LIFELINE_BLIND_INDEX_KEY=key(),
-        LIFELINE_CODENAME_PEPPER=key(),
-        LIFELINE_CACHE_URL="redis://127.0.0.1:6379/0",
-        LIFELINE_KEYSTORE=str(locked / "sub" / "keystore.sqlite3"),
-    )
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
+    result = check_deploy(
+        production_env(LIFELINE_KEYSTORE=str(locked / "sub" / "keystore.sqlite3"))
     )
     assert result.returncode != 0
     assert "lifeline.E002" in result.stderr
-    env["LIFELINE_KEYSTORE"] = "postgres://lifeline@127.0.0.1:5432/lifeline"
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert "lifeline.E001" in result.stderr
+    main = "postgres://lifeline@127.0.0.1:5432/lifeline"
+    assert "lifeline.E001" in check_deploy(production_env(LIFELINE_KEYSTORE=main)).stderr

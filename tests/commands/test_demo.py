@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
-from pytest_django.fixtures import Settings as SettingsWrapper
 
 from lifeline.cases.models import Case, Disposition, Operation
 from lifeline.core import crypto
@@ -50,12 +49,8 @@ def test_demo_data_covers_the_workflow_and_prints_passwords() -> None:
     assert Case.objects.count() == 12
 
 
-def test_rotate_keys_on_the_demo_database(tmp_path: Path, settings: SettingsWrapper) -> None:
-    path = tmp_path / "keys.json"
-    crypto.write_key_file(path, crypto.keyring())
-    settings.LIFELINE_KEYS = ""
-    settings.LIFELINE_KEY_FILE = str(path)
-    crypto.set_keyring(None)
+def test_rotate_keys_on_the_demo_database(key_file: Path) -> None:
+    path = key_file
     call_command("load_demo", stdout=StringIO())
     before = {
         c.pk: (c.full_name, c.birth_date, c.service_number, c.unit) for c in Case.objects.all()

@@ -18,17 +18,6 @@ from tests.factories import create_case
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def key_file(tmp_path: Path, settings: SettingsWrapper) -> Path:
-    """Switch the process to a key file holding the current test keys."""
-    path = tmp_path / "keys.json"
-    crypto.write_key_file(path, crypto.keyring())
-    settings.LIFELINE_KEYS = ""
-    settings.LIFELINE_KEY_FILE = str(path)
-    crypto.set_keyring(None)
-    return path
-
-
 def versions_in_use() -> set[int]:
     """The root key versions the cases depend on: those wrapping the data keys that seal their
     fields, and those of any field sealed under a root key itself."""

@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from pytest_django.fixtures import Settings as SettingsWrapper
 
 from lifeline.cases import selectors
 from lifeline.cases.models import Case
@@ -25,16 +24,6 @@ from lifeline.phone.models import BlockRule, Call
 from tests.factories import Staff, create_case, telegram_conversation
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def key_file(tmp_path: Path, settings: SettingsWrapper) -> Path:
-    path = tmp_path / "keys.json"
-    crypto.write_key_file(path, crypto.keyring())
-    settings.LIFELINE_KEYS = ""
-    settings.LIFELINE_KEY_FILE = str(path)
-    crypto.set_keyring(None)
-    return path
 
 
 class World:

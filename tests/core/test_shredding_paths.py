@@ -127,15 +127,21 @@ ANSWERS = [
 ]
 
 
-def test_a_phone_application_leaves_nothing_in_older_copies_once_expired(
-    django_capture_on_commit_callbacks: Any,
-) -> None:
+def phone_script(answers: list[str]) -> FlowRun:
+    """An operator runs the phone script (no conversation) and types the caller's answers."""
     staff = Staff()
     start_flow(None, "operator_call", language="en", operator=staff.operator)
     run = FlowRun.objects.get(operator=staff.operator, flow="operator_call")
-    for answer in ANSWERS:
+    for answer in answers:
         run_input(run, answer)
         run.refresh_from_db()
+    return run
+
+
+def test_a_phone_application_leaves_nothing_in_older_copies_once_expired(
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    run = phone_script(ANSWERS)
     backup = copy_of_database()  # taken during the call
     run_input(run, "yes")
     case = Case.objects.get()
@@ -150,12 +156,7 @@ def test_a_phone_application_leaves_nothing_in_older_copies_once_expired(
 def test_an_abandoned_phone_script_forgets_its_answers(
     django_capture_on_commit_callbacks: Any,
 ) -> None:
-    staff = Staff()
-    start_flow(None, "operator_call", language="en", operator=staff.operator)
-    run = FlowRun.objects.get(operator=staff.operator, flow="operator_call")
-    for answer in ANSWERS[:6]:  # the caller hangs up after his service number
-        run_input(run, answer)
-        run.refresh_from_db()
+    run = phone_script(ANSWERS[:6])  # the caller hangs up after his service number
     backup = copy_of_database()
     assert retention.forget_scripts() == 0  # still being filled in
     with django_capture_on_commit_callbacks(execute=True):
