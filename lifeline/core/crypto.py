@@ -456,8 +456,11 @@ def blind_index_key_id(ring: KeyRing | None = None) -> str:
 def lookup(index: Callable[..., str], *args: Any) -> list[str]:
     """The values to look a row up by: ``index(*args)`` under every active blind-index key,
     so that a search finds a row whether or not a key rotation has re-indexed it yet."""
+    keys = keyring().blind_index_keys
+    if len(keys) == 1:  # no rotation under way: the one index
+        return [index(*args)]
     found: list[str] = []
-    for key in keyring().blind_index_keys:
+    for key in keys:
         token = _index_key.set(key)
         try:
             value = index(*args)
