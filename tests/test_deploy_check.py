@@ -78,5 +78,11 @@ def test_check_deploy_refuses_a_key_store_it_cannot_write(tmp_path: Path) -> Non
     )
     assert result.returncode != 0
     assert "lifeline.E002" in result.stderr
-    main = "postgres://lifeline@127.0.0.1:5432/lifeline"
-    assert "lifeline.E001" in check_deploy(production_env(LIFELINE_KEYSTORE=main)).stderr
+    # On the main database's server, under any database name: its backups would hold the keys.
+    for same in (
+        "postgres://lifeline@127.0.0.1:5432/lifeline",
+        "postgres://keys@localhost/lifeline_keys",
+    ):
+        assert "lifeline.E001" in check_deploy(production_env(LIFELINE_KEYSTORE=same)).stderr
+    apart = "postgres://keys@keys.internal:5432/lifeline"  # another server, the same name
+    assert "lifeline.E001" not in check_deploy(production_env(LIFELINE_KEYSTORE=apart)).stderr

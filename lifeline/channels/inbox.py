@@ -29,7 +29,6 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from lifeline.contacts import blocks
-from lifeline.contacts.models import Contact
 from lifeline.conversations import delivery
 from lifeline.conversations.delivery import Reply
 from lifeline.conversations.models import Conversation
@@ -376,11 +375,8 @@ def _enqueue_bulk(items: list[tuple[Any, str, list[Reply]]]) -> None:
     )
     now = timezone.now()
     new = []
-    keys = keystore.keys_of(
-        Contact, {conversation.contact_id for conversation, _c, replies in items if replies}
-    )
     for conversation, channel, replies in items:
-        key = keys.get(conversation.contact_id)
+        key = keystore.key_of(conversation) if replies else None
         seq = last.get(conversation.pk) or 0
         for reply in replies:
             seq += 1

@@ -73,7 +73,7 @@ class OutboundKind(models.TextChoices):
 class OutboundMessage(SealedModel):
     """A reply waiting to be sent, with attempts and the channel's rate limits."""
 
-    key_owner_path = "conversation__contact"
+    key_owner_path = "conversation"
 
     kind = models.CharField(
         max_length=16, choices=OutboundKind.choices, default=OutboundKind.MESSAGE

@@ -26,6 +26,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from lifeline.core import crypto, keystore
+from lifeline.core.models import KeyShred
 
 from .models import InboundEvent, InboundStatus, OutboundMessage, OutboundStatus
 
@@ -40,8 +41,10 @@ def _delete(model: type, where: Q) -> int:
     return int(model.objects.filter(pk__in=ids).delete()[0])  # type: ignore[attr-defined]
 
 
-#: Seconds after an inbox key was made before it is retired (its hour is over by then).
-INBOX_KEY_SECONDS = 3600
+#: Seconds after an inbox key was made before it is retired: its hour is over, and ten minutes
+#: more for a row sealed in the hour's last second to be committed (the webhook's group commit,
+#: a worker's batch) before the key's payloads are looked for.
+INBOX_KEY_SECONDS = 3600 + 600
 
 
 def retire_inbox_keys() -> int:
@@ -69,8 +72,9 @@ def retire_inbox_keys() -> int:
             left = InboundEvent.objects.extra(where=["payload LIKE %s"], params=[prefix]).exists()  # noqa: S610
         if not left:
             retired.append(key)
-    if retired:
-        store.destroy(retired)
+    if retired:  # through KeyShred: retried until no copy is left in the store's files
+        KeyShred.objects.bulk_create([KeyShred(key=k) for k in retired], ignore_conflicts=True)
+        keystore.destroy_shredded(retired)
     return len(retired)
 
 

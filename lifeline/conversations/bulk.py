@@ -281,17 +281,15 @@ def _write(plans: list[_Plan], now: datetime) -> None:
         return
     contacts, identities, conversations, stats = [], [], [], []
     new_runs, fed_runs, messages = [], [], []
-    # Each person's rows are sealed under his own data key (lifeline.core.keystore): new people
-    # get theirs in one write to the key store, the others' are read (cached) by their ids.
+    # A new person's address is sealed under his own data key, a transcript under its
+    # conversation's (lifeline.core.keystore): the new ones get theirs in one write to the key
+    # store; the others' are named by the conversation rows this transaction has locked.
     newcomers = [p.new_contact for p in plans if p.new_contact is not None]
-    keystore.new_keys_for(newcomers)
-    keys = {c.pk: keystore.key_of(c) for c in newcomers}
-    keys.update(
-        keystore.keys_of(Contact, {p.contact_id for p in plans if p.contact_id not in keys})
-    )
+    started = [p.conversation for p in plans if p.new_conversation]
+    keystore.new_keys_for([*newcomers, *started])
     for plan in plans:
         conversation = plan.conversation
-        key = keys[plan.contact_id]
+        key = keystore.key_of(conversation)
         channel, language = conversation.channel, conversation.language
         if plan.new_contact is not None and plan.new_identity is not None:
             contacts.append(
@@ -309,7 +307,13 @@ def _write(plans: list[_Plan], now: datetime) -> None:
                     "id": identity.pk,
                     "contact": plan.new_contact.pk,
                     "channel": identity.channel,
-                    "address": bulk.seal(Identity, "address", identity.pk, identity.address, key),
+                    "address": bulk.seal(
+                        Identity,
+                        "address",
+                        identity.pk,
+                        identity.address,
+                        keystore.key_of(plan.new_contact),
+                    ),
                     "address_index": identity_index(identity.channel, identity.address),
                     "device_tag": "",
                     "device_tag_at": None,
@@ -336,6 +340,7 @@ def _write(plans: list[_Plan], now: datetime) -> None:
                     "pending_command": "",
                     "read_at": None,
                     "unread": 0,
+                    "data_key": conversation.data_key,
                 }
             )
         conversation.last_message_at = now

@@ -931,9 +931,14 @@ def forget_contact(
             .delete()[1]
             .get("contacts.Identity", 0)
         )
-    # His data key goes (what stays of him, an address the bot answers on, is re-sealed under a
-    # fresh one): what was erased cannot be read from any older copy of the database either.
-    counts["data_keys"] = 1 if keystore.shred(contact) is not None else 0
+    # His data keys go — his own (what stays, an address the bot answers on, is re-sealed under
+    # a fresh one), his conversations', his call backs' —: what was erased cannot be read from
+    # any older copy of the database either.
+    shredded = [keystore.shred(contact)]
+    shredded += [keystore.shred(c) for c in contact.conversations.select_for_update()]
+    counts["data_keys"] = sum(1 for k in shredded if k) + keystore.shred_many(
+        contact.callbacks.all()
+    )
     stat_record(
         kind="contact.forgotten", channel=conversation.channel, language=conversation.language
     )

@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from lifeline.contacts.models import Contact, Identity
 from lifeline.core.channels import Channel, Language
 from lifeline.core.fields import EncryptedBytesField, EncryptedJSONField, EncryptedTextField
-from lifeline.core.models import KeyOwnerWhenAlone, SealedModel
+from lifeline.core.models import KeyOwner, KeyOwnerWhenAlone, SealedModel
 
 
 class ConversationStatus(models.TextChoices):
@@ -29,8 +29,10 @@ class WaitingReason(models.TextChoices):
     HANDOFF = "handoff", _("The bot could not help")
 
 
-class Conversation(SealedModel):
-    """One thread with a contact on one channel."""
+class Conversation(KeyOwner):
+    """One thread with a contact on one channel. Its transcript (messages, attachments, notes,
+    flow answers, outbox rows) is sealed under its own data key: purging it destroys the key,
+    and what he writes afterwards opens a new conversation, with a new key."""
 
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="conversations")
     identity = models.ForeignKey(
@@ -78,7 +80,7 @@ class Direction(models.TextChoices):
 class Message(SealedModel):
     """One inbound or outbound message; its text is encrypted."""
 
-    key_owner_path = "conversation__contact"
+    key_owner_path = "conversation"
 
     conversation = models.ForeignKey(
         Conversation, on_delete=models.CASCADE, related_name="messages"
@@ -114,7 +116,7 @@ class Attachment(SealedModel):
     """A photo (re-encoded, metadata gone) or a voice message that came with a message.
     The bytes are encrypted like any other personal data."""
 
-    key_owner_path = "message__conversation__contact"
+    key_owner_path = "message__conversation"
 
     message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="attachment")
     kind = models.CharField(max_length=8, choices=MediaKind.choices)
@@ -133,7 +135,7 @@ class Attachment(SealedModel):
 class Note(SealedModel):
     """A note staff leave on a conversation for each other. Never sent to the person."""
 
-    key_owner_path = "conversation__contact"
+    key_owner_path = "conversation"
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="notes")
     author = models.ForeignKey(
@@ -204,7 +206,7 @@ class FlowRunStatus(models.TextChoices):
 class FlowRun(KeyOwnerWhenAlone):
     """One walk through a flow. Its state (answers included) is encrypted."""
 
-    key_owner_path = "conversation__contact"
+    key_owner_path = "conversation"
 
     conversation = models.ForeignKey(
         Conversation, on_delete=models.CASCADE, null=True, blank=True, related_name="runs"

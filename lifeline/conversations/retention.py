@@ -110,9 +110,10 @@ def purge_conversation(
         counts["flow_answers"] = FlowRun.objects.filter(
             conversation=locked, state__isnull=False
         ).update(state=None, status=FlowRunStatus.CANCELLED)
-        # His data key goes too (what stays of him is re-sealed under a fresh one): the purged
-        # transcript cannot be read from an older copy of the database either.
-        keystore.shred(locked.contact)
+        # The conversation's data key goes too: the purged transcript cannot be read from an
+        # older copy of the database either. (What he writes next opens a new conversation,
+        # with a key of its own; this one is locked, so nothing is written under the old key.)
+        keystore.shred(locked)
         kept = +counts
         audit_record(
             actor=actor,
@@ -149,8 +150,10 @@ def forget_scripts(now: datetime | None = None, *, limit: int = BATCH) -> int:
     he applied for lives on in his application."""
     now = now or timezone.now()
     done = 0
-    scripts = FlowRun.objects.filter(conversation__isnull=True, data_key__isnull=False).filter(
-        ~Q(status=FlowRunStatus.ACTIVE) | Q(updated_at__lt=now - SCRIPT_IDLE)
+    scripts = (
+        FlowRun.objects.filter(conversation__isnull=True)
+        .filter(Q(data_key__isnull=False) | Q(state__isnull=False))  # and those from before keys
+        .filter(~Q(status=FlowRunStatus.ACTIVE) | Q(updated_at__lt=now - SCRIPT_IDLE))
     )
     for run in scripts.order_by("updated_at")[:limit]:
         with transaction.atomic():

@@ -4,9 +4,20 @@ from __future__ import annotations
 
 import sqlite3
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.checks import Error, Tags, register
+
+_LOCAL = {"", "localhost", "127.0.0.1", "::1"}
+
+
+def _same_server(url: str, main: dict[str, Any]) -> bool:
+    parts = urlsplit(url)
+    host, main_host = parts.hostname or "", str(main.get("HOST") or "")
+    port, main_port = parts.port or 5432, int(main.get("PORT") or 5432)
+    same_host = host == main_host or (host in _LOCAL and main_host in _LOCAL)
+    return same_host and port == main_port
 
 
 @register(Tags.database, deploy=True)
@@ -17,12 +28,12 @@ def keystore_is_usable(app_configs: Any = None, **kwargs: Any) -> list[Error]:
     location = str(settings.LIFELINE_KEYSTORE)
     main = settings.DATABASES["default"]
     if location.startswith(("postgres://", "postgresql://")):
-        name = location.rsplit("/", 1)[-1].split("?", 1)[0]
-        if main.get("ENGINE", "").endswith("postgresql") and name == main.get("NAME"):
+        if main.get("ENGINE", "").endswith("postgresql") and _same_server(location, main):
             return [
                 Error(
-                    "LIFELINE_KEYSTORE names the main database: erasure would not reach its "
-                    "backups. Give the key store a database of its own.",
+                    "LIFELINE_KEYSTORE is on the main database's server: its backups and "
+                    "archived write-ahead log would keep the keys that erasure destroys. Give "
+                    "the key store a PostgreSQL server of its own (docs/operations.md).",
                     id="lifeline.E001",
                 )
             ]

@@ -454,6 +454,25 @@ def shred(owner: Any) -> uuid.UUID | None:
     return uuid.UUID(str(old))
 
 
+def shred_many(rows: Any) -> int:
+    """Destroy the own data keys of many rows whose encrypted values were all just blanked
+    (a batch of purged call numbers): no re-sealing, one write, the keys destroyed once the
+    caller's transaction commits. ``rows``: a queryset of a :class:`KeyOwner` model. Returns
+    how many keys are to be destroyed."""
+    from django.db import transaction
+
+    from .models import KeyShred
+
+    pairs = list(rows.exclude(data_key__isnull=True).values_list("pk", "data_key"))
+    if not pairs:
+        return 0
+    rows.model._default_manager.filter(pk__in=[pk for pk, _key in pairs]).update(data_key=None)
+    keys = [uuid.UUID(str(key)) for _pk, key in pairs]
+    KeyShred.objects.bulk_create([KeyShred(key=k) for k in keys], ignore_conflicts=True)
+    transaction.on_commit(lambda: destroy_shredded(keys))
+    return len(keys)
+
+
 def destroy_shredded(keys: Sequence[uuid.UUID] | None = None) -> int:
     """Destroy keys written down for shredding (those given, or all: the purge's turn), and
     strike them off; how many the key store still held."""

@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from lifeline.contacts.models import Contact
 from lifeline.core import crypto
 from lifeline.core.fields import EncryptedTextField
-from lifeline.core.models import KeyOwnerWhenAlone
+from lifeline.core.models import KeyOwner
 
 
 def _phone_index_or_blank(number: str | None) -> str:
@@ -27,11 +27,9 @@ class CallStatus(models.TextChoices):
     REJECTED = "rejected", _("Rejected")  # blocked number
 
 
-class Call(KeyOwnerWhenAlone):
+class Call(KeyOwner):
     """One phone call, from ring to hangup. The caller's number is encrypted, with a blind
     index for look-ups."""
-
-    key_owner_path = "contact"
 
     call_id = models.CharField(max_length=128)
     pbx = models.CharField(max_length=64)
@@ -93,12 +91,10 @@ class CallbackStatus(models.TextChoices):
     CANCELLED = "cancelled", _("Cancelled")
 
 
-class CallbackRequest(KeyOwnerWhenAlone):
+class CallbackRequest(KeyOwner):
     """The person asked to be called back on a number at a time that is safe for him. Only such
     a request makes a call back possible: a number is never called just because it rang (a call
     to a soldier's phone can expose him). Number and safe time are encrypted."""
-
-    key_owner_path = "contact"
 
     contact = models.ForeignKey(
         Contact, on_delete=models.SET_NULL, null=True, blank=True, related_name="callbacks"

@@ -7,7 +7,6 @@ off."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -23,21 +22,6 @@ from .models import Call, CallbackRequest, CallbackStatus
 BATCH = 5000
 
 
-def _shred_owners(model: type[Call] | type[CallbackRequest], pks: list[Any]) -> None:
-    """The data keys that sealed the erased numbers go (older copies lose them too): the row's
-    own key, or its caller's (what else he has is re-sealed under a fresh one)."""
-    contacts = {}
-    for row in model.objects.filter(pk__in=pks).select_related("contact"):
-        if row.contact is not None:
-            contacts[row.contact.pk] = row.contact
-        elif row.data_key is not None:
-            with transaction.atomic():
-                keystore.shred(row)
-    for contact in contacts.values():
-        with transaction.atomic():
-            keystore.shred(contact)
-
-
 def purge(now: datetime | None = None) -> dict[str, int]:
     days = int(settings.LIFELINE_RETENTION_CALL_DAYS)
     if days <= 0:
@@ -51,8 +35,9 @@ def purge(now: datetime | None = None) -> dict[str, int]:
         .filter(~Exists(open_matter))
         .values_list("pk", flat=True)[:BATCH]
     )
-    erased_calls = Call.objects.filter(pk__in=calls).update(caller=None, caller_index="")
-    _shred_owners(Call, calls)
+    with transaction.atomic():  # the numbers and the keys that sealed them go together
+        erased_calls = Call.objects.filter(pk__in=calls).update(caller=None, caller_index="")
+        keystore.shred_many(Call.objects.filter(pk__in=calls))
     callbacks = list(
         CallbackRequest.objects.filter(
             status__in=(CallbackStatus.DONE, CallbackStatus.CANCELLED),
@@ -61,9 +46,10 @@ def purge(now: datetime | None = None) -> dict[str, int]:
         .exclude(number__isnull=True, number_index="", safe_time__isnull=True)
         .values_list("pk", flat=True)[:BATCH]
     )
-    erased_callbacks = CallbackRequest.objects.filter(pk__in=callbacks).update(
-        number=None, number_index="", safe_time=None
-    )
-    _shred_owners(CallbackRequest, callbacks)
+    with transaction.atomic():
+        erased_callbacks = CallbackRequest.objects.filter(pk__in=callbacks).update(
+            number=None, number_index="", safe_time=None
+        )
+        keystore.shred_many(CallbackRequest.objects.filter(pk__in=callbacks))
     found = {"call_numbers": erased_calls, "callback_numbers": erased_callbacks}
     return {name: count for name, count in found.items() if count}

@@ -8,6 +8,7 @@ a destroyed key and loses none of a new one."""
 from __future__ import annotations
 
 import sqlite3
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -252,3 +253,100 @@ def test_a_new_key_reaches_the_disk_before_it_is_used(tmp_path: Path) -> None:
     store = keystore.KeyStore(str(tmp_path / "ks.sqlite3"))
     store.create()
     assert store._db().execute("PRAGMA synchronous")[0][0] >= 2  # FULL
+
+
+# --- Found by the second review ----------------------------------------------------------------
+
+
+def test_purging_an_old_conversation_loses_nothing_he_writes_meanwhile(
+    settings: Any, monkeypatch: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    """The purge shreds the old conversation's key (locked), never the one he writes in now."""
+    settings.LIFELINE_RETENTION_TRANSCRIPT_DAYS = 180
+    old = telegram_conversation("8810001")
+    say(old, "/start", "Старое сообщение")
+    Conversation.objects.filter(pk=old.pk).update(
+        status="closed", last_message_at=timezone.now() - timedelta(days=200)
+    )
+    new = Conversation.objects.create(  # he wrote again: a new conversation
+        contact=old.contact, identity=old.identity, channel="telegram", language="ru"
+    )
+    say(new, "/start")
+    backup = copy_of_database()
+    real = keystore.shred
+
+    def shred(owner: Any) -> Any:
+        # The worker takes his next message while the purge runs, reading keys as it goes.
+        say(Conversation.objects.get(pk=new.pk), "Я хочу сдаться, я в Белгороде")
+        return real(owner)
+
+    monkeypatch.setattr(keystore, "shred", shred)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert retention.purge_transcripts()["conversations"] == 1
+    keystore.store().forget_cache()
+    texts = [m.text for m in Message.objects.filter(conversation=new)]
+    assert "Я хочу сдаться, я в Белгороде" in texts
+    assert None not in texts
+    assert readable(backup, "Старое сообщение") == []
+
+
+def test_a_purge_cut_off_midway_leaves_numbers_and_keys_for_the_next_turn(
+    settings: Any, monkeypatch: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    settings.LIFELINE_RETENTION_CALL_DAYS = 30
+    cti.handle("pbx-1", {"event": "newCall", "callId": "c-1", "from": "+79161234567"})
+    backup = copy_of_database()
+    Call.objects.update(ringing_at=timezone.now() - timedelta(days=31))
+    real = keystore.shred_many
+
+    def broken(rows: Any) -> int:
+        raise OSError("the key store went away")
+
+    monkeypatch.setattr(keystore, "shred_many", broken)
+    with pytest.raises(OSError, match="went away"):
+        phone_retention.purge()
+    assert Call.objects.get().caller == "+79161234567"  # nothing half done
+    monkeypatch.setattr(keystore, "shred_many", real)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert phone_retention.purge() == {"call_numbers": 1}
+    assert readable(backup, "+79161234567") == []
+
+
+def test_a_batch_of_purged_numbers_costs_one_destruction(
+    settings: Any, monkeypatch: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    settings.LIFELINE_RETENTION_CALL_DAYS = 30
+    for n in range(20):
+        cti.handle("pbx-1", {"event": "newCall", "callId": f"c-{n}", "from": f"+7916123450{n:02d}"})
+    Call.objects.update(ringing_at=timezone.now() - timedelta(days=31))
+    calls = []
+    real = keystore.KeyStore.destroy
+
+    def counted(self: Any, key_ids: Any) -> Any:
+        calls.append(list(key_ids))
+        return real(self, calls[-1])
+
+    monkeypatch.setattr(keystore.KeyStore, "destroy", counted)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert phone_retention.purge() == {"call_numbers": 20}
+    assert [len(c) for c in calls] == [20]
+
+
+def test_an_inbox_key_is_retired_only_well_after_its_hour(monkeypatch: Any) -> None:
+    key = keystore.inbox_key()
+    now = time.time()
+    monkeypatch.setattr(keystore, "_inbox", {})
+    monkeypatch.setattr(channel_retention.time, "time", lambda: now + 3601)
+    assert channel_retention.retire_inbox_keys() == 0  # a row sealed at 59:59 may be in flight
+    assert keystore.store().exists(key.id)
+    monkeypatch.setattr(channel_retention.time, "time", lambda: now + 3600 + 601)
+    assert channel_retention.retire_inbox_keys() == 1
+    assert not keystore.store().exists(key.id)
+    assert not KeyShred.objects.exists()
+
+
+def test_a_phone_script_from_before_data_keys_is_forgotten_too() -> None:
+    run = phone_script(ANSWERS[:6])
+    FlowRun.objects.filter(pk=run.pk).update(data_key=None, status="ended")
+    assert retention.forget_scripts() == 1
+    assert FlowRun.objects.get(pk=run.pk).state is None
