@@ -20,6 +20,7 @@ purge deletes any the process did not live to delete.
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
 import threading
@@ -240,8 +241,12 @@ class KeyStore:
             return 0, True
         db = self._db()
         held = 0
-        for hex_id in hex_ids:
-            held += len(db.execute("SELECT 1 FROM data_keys WHERE id = ?", (hex_id,)))
+        for start in range(0, len(hex_ids), 500):
+            part = hex_ids[start : start + 500]
+            marks = ", ".join("?" * len(part))
+            held += int(
+                db.execute(f"SELECT count(*) FROM data_keys WHERE id IN ({marks})", part)[0][0]  # noqa: S608 - marks only
+            )
         db.executemany("DELETE FROM data_keys WHERE id = ?", [(h,) for h in hex_ids])
         with self._lock:
             for hex_id in hex_ids:
@@ -370,27 +375,6 @@ def key_of(owner: Any) -> DataKey:
     return store().get(owner.data_key)
 
 
-def keys_of(model: Any, pks: Iterable[Any]) -> dict[Any, DataKey]:
-    """The data keys of many owner rows already in the database, made where missing."""
-    wanted = set(pks)
-    if not wanted:
-        return {}
-    manager = model._default_manager
-    found: dict[Any, DataKey] = {}
-    missing = []
-    for pk, key_id in manager.filter(pk__in=wanted).values_list("pk", "data_key"):
-        if key_id is None:
-            missing.append(pk)
-        else:
-            found[pk] = store().get(key_id)
-    for pk, key in zip(missing, store().create(len(missing)), strict=True):
-        if manager.filter(pk=pk, data_key__isnull=True).update(data_key=key.id):
-            found[pk] = key
-        else:
-            found[pk] = store().get(manager.filter(pk=pk).values_list("data_key", flat=True).get())
-    return found
-
-
 def new_keys_for(owners: Sequence[Any]) -> None:
     """Give owners not yet in the database a key each, in one write to the store."""
     missing = [o for o in owners if o.data_key is None]
@@ -398,7 +382,8 @@ def new_keys_for(owners: Sequence[Any]) -> None:
         owner.data_key = key.id
 
 
-def family(owner_model: type[Any]) -> list[tuple[type[Any], str]]:
+@functools.cache
+def family(owner_model: Any) -> list[tuple[type[Any], str]]:
     """The models whose rows are sealed under an owner's key, with the lookup from each to its
     owner (``key_owner_path``); the owner's own model first, with the lookup ``pk``."""
     from django.apps import apps
