@@ -418,7 +418,8 @@ def shred(owner: Any) -> uuid.UUID | None:
     if old is None:
         return None
     kept: list[tuple[Any, dict[str, Any]]] = []
-    for model, path in family(type(owner)):
+    owner_model: Any = type(owner)
+    for model, path in family(owner_model):
         fields = model.encrypted_fields()
         rows = model._default_manager.filter(**{path: owner.pk})
         for row in rows.only("pk", *(f.attname for f in fields)):
