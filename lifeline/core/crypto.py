@@ -10,7 +10,8 @@
 Token formats stored in the database (text, so dumps and backups stay plain ASCII):
 ``lf1:<key version>:<base64url(nonce || ciphertext || tag)>``, sealed under a key derived from
 root key ``version``; and ``lf2:<data key id>:<base64url(...)>``, sealed under a data key of the
-key store (:mod:`lifeline.core.keystore`): one per case and per contact, destroyed to erase.
+key store (:mod:`lifeline.core.keystore`): one per case, contact, conversation, call..., destroyed
+to erase.
 
 Keys never come from the repository or the database: see :func:`load_keyring`.
 """
