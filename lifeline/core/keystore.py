@@ -2,8 +2,8 @@
 
 Each case, contact (his addresses), conversation (its transcript), call and call back has its
 own random 256-bit data key. Its fields are sealed under that key (``lf2`` tokens,
-:mod:`lifeline.core.crypto`). The data key itself is stored here wrapped by the root key (an ``lf1`` token of the key ring), in a small
-database of its own: a SQLite file by default (``LIFELINE_KEYSTORE``, a path), or a PostgreSQL
+:mod:`lifeline.core.crypto`). The data key itself is stored here wrapped by the root key (an
+``lf1`` token of the key ring), in a small database of its own: a SQLite file by default (``LIFELINE_KEYSTORE``, a path), or a PostgreSQL
 database (``postgres://...``) that is NOT the main database and is backed up apart from it, with
 a short retention (docs/operations.md, "Backups").
 
