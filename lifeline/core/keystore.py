@@ -3,9 +3,10 @@
 Each case, contact (his addresses), conversation (its transcript), call and call back has its
 own random 256-bit data key. Its fields are sealed under that key (``lf2`` tokens,
 :mod:`lifeline.core.crypto`). The data key itself is stored here wrapped by the root key (an
-``lf1`` token of the key ring), in a small database of its own: a SQLite file by default (``LIFELINE_KEYSTORE``, a path), or a PostgreSQL
-database (``postgres://...``) that is NOT the main database and is backed up apart from it, with
-a short retention (docs/operations.md, "Backups").
+``lf1`` token of the key ring), in a small database of its own: a SQLite file by default
+(``LIFELINE_KEYSTORE``, a path), or a PostgreSQL database (``postgres://...``) that is NOT on
+the main database's server and is backed up apart from it, with a short retention
+(docs/operations.md, "Backups").
 
 Erasing a person or an application destroys the key (:func:`shred`): every copy of the main
 database, every older backup of it included, then holds ciphertexts nothing can open. Rotating
