@@ -12,11 +12,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from django.db import close_old_connections
+from django.db import DatabaseError, close_old_connections
 
 from . import cti
 
@@ -49,16 +50,30 @@ def translate(event: Mapping[str, Any]) -> dict[str, str] | None:
     return None
 
 
+#: Tries of one AMI event against a failing database.
+APPLY_ATTEMPTS = 5
+
+
 def apply(pbx: str, event: Mapping[str, Any]) -> None:
     cti_event = translate(event)
     if cti_event is None:
         return
-    try:
-        cti.handle(pbx, cti_event)
-    except cti.CtiError as error:
-        log.warning("AMI event not applied: %s", error)
-    finally:
-        close_old_connections()
+    for attempt in range(APPLY_ATTEMPTS):
+        try:
+            cti.handle(pbx, cti_event)
+            return
+        except cti.CtiError as error:
+            log.warning("AMI event not applied: %s", error)
+            return
+        except DatabaseError:
+            # The database restarted or was busy: the event is not lost, it is applied again
+            # on a fresh connection (an event stored but not done is applied once).
+            if attempt == APPLY_ATTEMPTS - 1:
+                log.exception("AMI event not applied: the database kept failing")
+                return
+            time.sleep(0.2 * (attempt + 1))
+        finally:
+            close_old_connections()
 
 
 def run(

@@ -139,19 +139,16 @@ def handle(pbx: str, data: Any) -> Answer:
         payload=None,
         ordering_key=f"cti:{pbx}",
     )
-    if not stored.created:
-        call = Call.objects.filter(pbx=pbx, call_id=call_id).first()
-        rejected = call is not None and call.status == CallStatus.REJECTED
-        return Answer(
-            {
-                "ok": True,
-                "duplicate": True,
-                **({"action": "reject", "reason": "busy"} if rejected else {}),
-            }
-        )
+    if not stored.created and stored.event.status == "done":
+        return _duplicate(pbx, call_id)
+    # A stored event that is not done failed before (a database error rolled its effect back):
+    # this delivery applies it, once.
     with transaction.atomic():
-        stored.event.status = "done"
-        stored.event.save(update_fields=["status"])
+        record = type(stored.event).objects.select_for_update().get(pk=stored.event.pk)
+        if record.status == "done":
+            return _duplicate(pbx, call_id)
+        record.status = "done"
+        record.save(update_fields=["status"])
         if event == "newCall":
             return _new_call(pbx, call_id, data)
         call = Call.objects.select_for_update().filter(pbx=pbx, call_id=call_id).first()
@@ -160,6 +157,18 @@ def handle(pbx: str, data: Any) -> Answer:
         if event == "answer":
             return _answer(call, data)
         return _hangup(call, data)
+
+
+def _duplicate(pbx: str, call_id: str) -> Answer:
+    call = Call.objects.filter(pbx=pbx, call_id=call_id).first()
+    rejected = call is not None and call.status == CallStatus.REJECTED
+    return Answer(
+        {
+            "ok": True,
+            "duplicate": True,
+            **({"action": "reject", "reason": "busy"} if rejected else {}),
+        }
+    )
 
 
 def _new_call(pbx: str, call_id: str, data: dict[str, Any]) -> Answer:

@@ -157,3 +157,35 @@ def test_translation_ignores_what_is_not_a_call() -> None:
     assert asterisk.translate(
         {"Event": "Newchannel", "Uniqueid": "1", "Linkedid": "1", "CallerIDNum": "1", "Exten": "2"}
     ) == {"event": "newCall", "callId": "1", "from": "1", "to": "2", "direction": "in"}
+
+
+def test_an_event_the_database_failed_is_applied_on_a_retry(
+    operator: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database error (a restart, a busy table) does not lose an AMI event: the adapter tries
+    again, and the event stored but not done is applied then, once."""
+    from django.db import OperationalError
+
+    from lifeline.phone import cti
+
+    base = {"Uniqueid": "1800.1", "Linkedid": "1800.1"}
+    asterisk.apply("office", {**base, "Event": "Newchannel", "CallerIDNum": "+79990003344"})
+    real = cti._answer
+    failures = {"left": 2}
+
+    def flaky(call: Call, data: dict[str, object]) -> cti.Answer:
+        if failures["left"]:
+            failures["left"] -= 1
+            raise OperationalError("database table is locked")
+        return real(call, data)
+
+    monkeypatch.setattr(cti, "_answer", flaky)
+    monkeypatch.setattr(asterisk.time, "sleep", lambda _s: None)
+    asterisk.apply("office", {**base, "Event": "AgentConnect", "MemberName": "anya"})
+    call = Call.objects.get(call_id="1800.1")
+    assert call.status == "answered"
+    assert call.answered_by is not None
+    assert failures["left"] == 0
+    # The same event delivered again is a duplicate, not applied twice.
+    again = cti.handle("office", {"event": "answer", "callId": "1800.1", "user": "anya"})
+    assert again.body["duplicate"] is True
